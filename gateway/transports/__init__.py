@@ -1,0 +1,1 @@
+"""HTTP transports: the only modules that import starlette and sse-starlette."""

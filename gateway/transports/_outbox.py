@@ -1,0 +1,100 @@
+"""An SSE stream as a session `Outbox`: a bounded queue drained by sse-starlette.
+
+`put` never blocks the router. A reader too slow to keep `limit` messages drained is cut off cleanly:
+the stream ends, the overflow is logged, and the session's later messages take another path (see
+`ClientSession.deliver`). Keep-alive comments and the send timeout come from sse-starlette.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import structlog
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from gateway.jsonrpc import Message
+
+log = structlog.get_logger("gateway.sse")
+
+SEND_TIMEOUT = 30.0  # seconds a single write may block before the reader is dropped
+_END = object()
+
+
+class SSEOutbox:
+    def __init__(self, session_id: str, limit: int = 1024, first_event_id: Callable[[], str] | None = None) -> None:
+        self.session_id = session_id
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._limit = limit
+        self._next_id = first_event_id
+        self._head: list[Any] = []  # items taken by `get` and handed back with `unget`
+        self.closed = False
+
+    async def get(self) -> Any:
+        """The next queued message (for callers that look before deciding how to answer)."""
+        if self._head:
+            return self._head.pop()
+        return await self._queue.get()
+
+    def unget(self, item: Any) -> None:
+        self._head.append(item)
+
+    def put(self, message: Message) -> bool:
+        if self.closed:
+            return False
+        if self._queue.qsize() >= self._limit:
+            self.closed = True
+            self._queue.put_nowait(_END)
+            log.warning("sse_reader_too_slow", session=self.session_id, queued=self._limit)
+            return False
+        self._queue.put_nowait(message)
+        return True
+
+    def put_event(self, event: ServerSentEvent) -> None:
+        if not self.closed:
+            self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(_END)
+
+    async def events(self, until: Callable[[Message], bool] | None = None) -> AsyncIterator[ServerSentEvent]:
+        """Messages as SSE events; stops after one for which `until` is true, or when closed."""
+        try:
+            while True:
+                item = await self.get()
+                if item is _END:
+                    return
+                if isinstance(item, ServerSentEvent):
+                    yield item
+                    continue
+                event_id = self._next_id() if self._next_id else None
+                yield ServerSentEvent(orjson.dumps(item).decode(), event="message", id=event_id)
+                if until is not None and until(item):
+                    return
+        finally:
+            self.closed = True
+
+    def response(
+        self,
+        events: AsyncIterator[ServerSentEvent],
+        keep_alive: float,
+        headers: dict[str, str] | None = None,
+        on_close: Callable[[], Any] | None = None,
+    ) -> EventSourceResponse:
+        async def closed(_: Any) -> None:
+            self.closed = True
+            if on_close is not None:
+                await on_close()
+
+        return EventSourceResponse(
+            events,
+            headers={"Cache-Control": "no-cache", **(headers or {})},
+            ping=keep_alive,
+            ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+            send_timeout=SEND_TIMEOUT,
+            client_close_handler_callable=closed,
+        )

@@ -1,0 +1,80 @@
+"""Request guards as one pure-ASGI middleware: Host (DNS rebinding), Origin, bearer token.
+
+Stateless and cheap: a few header comparisons per request, nothing allocated on the happy path.
+- Host: when the gateway is bound to loopback, only loopback host names are served (421 otherwise), so a
+  web page whose DNS name was rebound to 127.0.0.1 cannot reach it.
+- Origin: a request carrying an Origin that is neither loopback nor in `allowed_origins` gets 403; a
+  request without Origin (every non-browser client) is allowed.
+- Token: with a token configured, `Authorization: Bearer <token>` is required (401), compared in
+  constant time. Health endpoints stay open for probes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import errors
+from gateway.transports._asgi import send_error
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def host_name(value: str) -> str:
+    """`host[:port]` → host, keeping IPv6 brackets."""
+    if value.startswith("["):
+        return value[: value.find("]") + 1]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def is_loopback_origin(origin: str) -> bool:
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and host_name(rest.split("/", 1)[0]) in LOOPBACK_HOSTS
+
+
+class Guard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        allowed_origins: Iterable[str] = (),
+        check_host: bool = True,
+    ) -> None:
+        self.app = app
+        self._token = f"Bearer {token}".encode() if token else None
+        self._origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self._check_host = check_host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = origin = auth = None
+        for key, value in scope["headers"]:
+            if key == b"host":
+                host = value
+            elif key == b"origin":
+                origin = value
+            elif key == b"authorization":
+                auth = value
+        if self._check_host and host is not None and host_name(host.decode("latin-1").lower()) not in LOOPBACK_HOSTS:
+            await send_error(send, 421, errors.INVALID_REQUEST, "Misdirected Request: Host is not a loopback name")
+            return
+        if origin is not None and not self._origin_ok(origin.decode("latin-1")):
+            await send_error(send, 403, errors.INVALID_REQUEST, "Forbidden: Origin not allowed (see --allow-origin)")
+            return
+        if self._token is not None and (auth is None or not hmac.compare_digest(auth, self._token)):
+            await send_error(
+                send, 401, errors.INVALID_REQUEST, "Unauthorized: send Authorization: Bearer <token>",
+                headers=[(b"www-authenticate", b'Bearer realm="harbor"')],
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _origin_ok(self, origin: str) -> bool:
+        origin = origin.rstrip("/")
+        return origin in self._origins or "*" in self._origins or is_loopback_origin(origin)

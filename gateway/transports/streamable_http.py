@@ -1,0 +1,273 @@
+"""Streamable HTTP (MCP 2025-03-26 … 2025-11-25): one endpoint, POST / GET / DELETE.
+
+POST carries one JSON-RPC message (or, for 2025-03-26 sessions, a batch). Notifications and responses get
+202. Requests are answered as `application/json` when the reply comes before anything else for them and the
+client accepts JSON; the moment a related message comes first (progress, a sampling request) or
+`--keep-alive` seconds pass, the answer becomes an SSE stream instead, which starts with a priming event
+and carries keep-alive comments. GET opens the session's stream for server-initiated messages (one at a
+time: a second is 409). DELETE ends the session. `Mcp-Session-Id` missing → 400, unknown → 404; an
+unsupported `MCP-Protocol-Version` → 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from sse_starlette import ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from gateway import errors, jsonrpc
+from gateway.errors import GatewayError, MessageTooLarge, SessionNotFound
+from gateway.jsonrpc import Message, RequestId
+from gateway.session import ClientSession
+from gateway.sessions import SessionManager
+from gateway.transports._asgi import headers_of, read_body, send_empty, send_error, send_json
+from gateway.transports._outbox import SSEOutbox
+
+SESSION_HEADER = "mcp-session-id"
+RETRY_MS = 2000  # SSE `retry:` advertised to clients that reconnect
+SAFETY_MARGIN = 30.0  # seconds past the router's own deadline before the transport gives up waiting
+
+
+class StreamableHTTP:
+    """The ASGI app mounted at the Streamable HTTP path (e.g. /mcp)."""
+
+    def __init__(self, manager: SessionManager, keep_alive: float, max_message_bytes: int) -> None:
+        self.manager = manager
+        self.keep_alive = keep_alive
+        self.max_message_bytes = max_message_bytes
+        self._event_ids = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "POST":
+            await self._post(scope, receive, send)
+        elif method == "GET":
+            await self._get(scope, receive, send)
+        elif method == "DELETE":
+            await self._delete(scope, send)
+        else:
+            await send_error(send, 405, errors.INVALID_REQUEST, f"Method {method} not allowed", headers=[(b"allow", b"GET, POST, DELETE")])
+
+    # --- POST --------------------------------------------------------------------------------------------
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = headers_of(scope)
+        accept = headers.get("accept", "")
+        wants_sse = "text/event-stream" in accept
+        wants_json = not accept or "application/json" in accept or "*/*" in accept
+        if not (wants_sse or wants_json):
+            await send_error(send, 406, errors.INVALID_REQUEST, "Not Acceptable: Accept must include application/json or text/event-stream")
+            return
+        if not headers.get("content-type", "application/json").startswith("application/json"):
+            await send_error(send, 415, errors.INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json")
+            return
+        try:
+            body = jsonrpc.decode(await read_body(scope, receive, self.max_message_bytes))
+            messages, kinds = _validate(body)
+        except MessageTooLarge as exc:
+            await send_error(send, 413, exc.code, exc.message)
+            return
+        except GatewayError as exc:
+            await send_error(send, 400, exc.code, exc.message)
+            return
+
+        if kinds[0] == "request" and messages[0]["method"] == "initialize":
+            if len(messages) > 1:
+                await send_error(send, 400, errors.INVALID_REQUEST, "initialize must not be part of a batch")
+                return
+            await self._initialize(messages[0], headers, wants_json, scope, receive, send)
+            return
+
+        session = await self._session(headers, send)
+        if session is None:
+            return
+        if isinstance(body, list) and session.protocol_version not in jsonrpc.BATCH_VERSIONS:
+            await send_error(send, 400, errors.INVALID_REQUEST, f"JSON-RPC batches are not part of protocol {session.protocol_version}")
+            return
+        router = session.router
+        requests = [m["id"] for m, k in zip(messages, kinds) if k == "request"]
+        if not requests:
+            for message, kind in zip(messages, kinds):
+                await router.from_client(session, message, kind)
+            await send_empty(send, 202)
+            return
+
+        outbox = SSEOutbox(session.id, limit=10_000, first_event_id=self._event_id)
+        for request_id in requests:
+            session.streams[request_id] = outbox
+        try:
+            for message, kind in zip(messages, kinds):
+                await router.from_client(session, message, kind)
+            await self._answer(session, outbox, set(requests), isinstance(body, list), wants_json, wants_sse, scope, receive, send)
+        finally:
+            for request_id in requests:
+                if session.streams.get(request_id) is outbox:
+                    del session.streams[request_id]
+
+    async def _initialize(
+        self, request: Message, headers: dict[str, str], wants_json: bool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        version = headers.get("mcp-protocol-version")
+        if version is not None and version not in jsonrpc.PROTOCOL_VERSIONS:
+            await send_error(send, 400, errors.INVALID_REQUEST, f"Unsupported MCP-Protocol-Version: {version}", request["id"])
+            return
+        try:
+            session = self.manager.open("streamable-http", headers)
+        except GatewayError as exc:
+            await send_error(send, 503, exc.code, exc.message, request["id"])
+            return
+        try:
+            reply = await self.manager.initialize(session, request)
+        except GatewayError as exc:
+            await self.manager.close(session.id, "initialize failed")
+            await send_error(send, 400, exc.code, exc.message, request["id"])
+            return
+        if "error" in reply:
+            await self.manager.close(session.id, "initialize failed")
+            await send_json(send, 200, reply)
+            return
+        session_header = [(SESSION_HEADER.encode(), session.id.encode())]
+        if wants_json:
+            await send_json(send, 200, reply, session_header)
+        else:
+            outbox = SSEOutbox(session.id, first_event_id=self._event_id)
+            outbox.put(reply)
+            outbox.close()
+            await outbox.response(outbox.events(), self.keep_alive, {SESSION_HEADER: session.id})(scope, receive, send)
+
+    async def _answer(
+        self,
+        session: ClientSession,
+        outbox: SSEOutbox,
+        waiting: set[RequestId],
+        batch: bool,
+        wants_json: bool,
+        wants_sse: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Reply as JSON when nothing but responses comes first; switch to SSE otherwise."""
+        deadline = session.router.request_timeout + SAFETY_MARGIN
+        first_wait = self.keep_alive if wants_sse else deadline
+        responses: list[Message] = []
+        while True:
+            try:
+                item = await asyncio.wait_for(outbox.get(), first_wait)
+            except asyncio.TimeoutError:
+                if wants_sse:
+                    break  # a slow call: stream, so keep-alives flow
+                await send_error(send, 504, errors.REQUEST_TIMEOUT, "no reply in time", next(iter(waiting)))
+                return
+            if _is_response(item) and item["id"] in waiting:
+                waiting.discard(item["id"])
+                responses.append(item)
+                if not waiting and (wants_json or not wants_sse):
+                    await send_json(send, 200, responses if batch else responses[0])
+                    return
+                continue
+            if wants_sse:
+                outbox.unget(item)  # it leads the stream
+                break
+            if session.default is not None:
+                session.default.put(item)  # a JSON-only client gets side messages on its GET stream
+        await self._stream(session, outbox, waiting, responses, scope, receive, send)
+
+    async def _stream(
+        self,
+        session: ClientSession,
+        outbox: SSEOutbox,
+        waiting: set[RequestId],
+        already: list[Message],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        async def events() -> Any:
+            yield ServerSentEvent(data="", id=self._event_id(), retry=RETRY_MS)  # priming: resumable from here
+            for message in already:
+                yield ServerSentEvent(jsonrpc.encode(message).decode(), event="message", id=self._event_id())
+            if not waiting:
+                return
+            async for event in outbox.events(until=lambda m: _done(m, waiting)):
+                yield event
+
+        await outbox.response(events(), self.keep_alive, {SESSION_HEADER: session.id})(scope, receive, send)
+
+    # --- GET and DELETE ----------------------------------------------------------------------------------
+
+    async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = headers_of(scope)
+        if "text/event-stream" not in headers.get("accept", ""):
+            await send_error(send, 406, errors.INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream")
+            return
+        session = await self._session(headers, send)
+        if session is None:
+            return
+        if session.default is not None and not getattr(session.default, "closed", False):
+            await send_error(send, 409, errors.INVALID_REQUEST, "Conflict: this session already has an open GET stream")
+            return
+        outbox = SSEOutbox(session.id, first_event_id=self._event_id)
+        session.attach_default(outbox)
+
+        async def events() -> Any:
+            yield ServerSentEvent(data="", id=self._event_id(), retry=RETRY_MS)
+            async for event in outbox.events():
+                yield event
+
+        try:
+            await outbox.response(events(), self.keep_alive, {SESSION_HEADER: session.id})(scope, receive, send)
+        finally:
+            outbox.closed = True
+            session.detach_default(outbox)
+
+    async def _delete(self, scope: Scope, send: Send) -> None:
+        session = await self._session(headers_of(scope), send)
+        if session is None:
+            return
+        await self.manager.close(session.id, "client sent DELETE")
+        await send_empty(send, 200)
+
+    async def _session(self, headers: dict[str, str], send: Send) -> ClientSession | None:
+        """The session a request names, or None after answering 400/404 for it."""
+        session_id = headers.get(SESSION_HEADER)
+        if not session_id:
+            await send_error(send, 400, errors.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required (initialize first)")
+            return None
+        version = headers.get("mcp-protocol-version")
+        if version is not None and version not in jsonrpc.PROTOCOL_VERSIONS:
+            await send_error(send, 400, errors.INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}")
+            return None
+        try:
+            session = self.manager.get(session_id)
+        except SessionNotFound as exc:
+            await send_error(send, 404, exc.code, exc.message)
+            return None
+        if not session.initialized:
+            await send_error(send, 400, errors.INVALID_REQUEST, "Bad Request: the session is not initialized yet")
+            return None
+        return session
+
+    def _event_id(self) -> str:
+        return str(next(self._event_ids))
+
+
+def _validate(body: Any) -> tuple[list[Message], list[str]]:
+    """Raises: ProtocolError for an empty batch or a message of the wrong shape."""
+    messages = body if isinstance(body, list) else [body]
+    if not messages:
+        raise errors.ProtocolError("Invalid Request: empty batch")
+    return messages, [jsonrpc.classify(m) for m in messages]
+
+
+def _is_response(message: Message) -> bool:
+    return "method" not in message and "id" in message
+
+
+def _done(message: Message, waiting: set[RequestId]) -> bool:
+    if _is_response(message) and message["id"] in waiting:
+        waiting.discard(message["id"])
+    return not waiting

@@ -1,0 +1,1 @@
+"""Upstreams: where the gateway's messages go — a supervised stdio child or a remote HTTP server."""
