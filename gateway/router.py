@@ -230,10 +230,14 @@ class Router:
         elif method == "notifications/resources/updated":
             for session in list(self._subscribers.get(params.get("uri", ""), ())):
                 session.deliver(message)
-        else:
+        elif method == "notifications/message":
+            # A log line most likely belongs to the one call a client has running: keep it on that stream.
             for session in list(self.sessions):
                 related = next(iter(session.inflight), None) if len(session.inflight) == 1 else None
                 session.deliver(message, related)
+        else:
+            for session in list(self.sessions):
+                session.deliver(message)
 
     # --- failures and timeouts ----------------------------------------------------------------------------
 

