@@ -88,7 +88,8 @@ class Child:
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except asyncio.TimeoutError:
-            raise UpstreamError(f"the {self.name} server did not become ready within {timeout:g} s") from None
+            last = f" (last error: {self.last_error})" if self.last_error else ""
+            raise UpstreamError(f"the {self.name} server did not become ready within {timeout:g} s{last}") from None
         if self.state != "ready":
             raise UpstreamError(self._unavailable())
 

