@@ -10,8 +10,15 @@ import sys
 
 import orjson
 
-TOOLS = {"tools": [{"name": "echo", "description": "Echoes its text.", "inputSchema": {
-    "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}
+TOOLS = {
+    "tools": [
+        {
+            "name": "echo",
+            "description": "Echoes its text.",
+            "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        }
+    ]
+}
 
 
 def reply(message: dict) -> dict | None:
@@ -20,10 +27,18 @@ def reply(message: dict) -> dict | None:
         return None
     if method == "tools/call":
         text = message["params"]["arguments"].get("text", "")
-        return {"jsonrpc": "2.0", "id": message["id"], "result": {"content": [{"type": "text", "text": text}], "isError": False}}
+        return {
+            "jsonrpc": "2.0",
+            "id": message["id"],
+            "result": {"content": [{"type": "text", "text": text}], "isError": False},
+        }
     if method == "initialize":
         version = message["params"].get("protocolVersion", "2025-06-18")
-        result = {"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": "echo-child", "version": "1"}}
+        result = {
+            "protocolVersion": version,
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "echo-child", "version": "1"},
+        }
         return {"jsonrpc": "2.0", "id": message["id"], "result": result}
     if method == "tools/list":
         return {"jsonrpc": "2.0", "id": message["id"], "result": TOOLS}

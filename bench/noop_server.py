@@ -22,12 +22,21 @@ async def mcp(request: Request) -> Response:
     if "id" not in message:
         return Response(status_code=202)
     if message["method"] == "initialize":
-        result = {"protocolVersion": message["params"]["protocolVersion"], "capabilities": {"tools": {}},
-                  "serverInfo": {"name": "noop", "version": "1"}}
+        result = {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "noop", "version": "1"},
+        }
         body = {"jsonrpc": "2.0", "id": message["id"], "result": result}
-        return Response(orjson.dumps(body), media_type="application/json", headers={"mcp-session-id": secrets.token_hex(16)})
+        return Response(
+            orjson.dumps(body), media_type="application/json", headers={"mcp-session-id": secrets.token_hex(16)}
+        )
     text = message["params"]["arguments"]["text"]
-    body = {"jsonrpc": "2.0", "id": message["id"], "result": {"content": [{"type": "text", "text": text}], "isError": False}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": message["id"],
+        "result": {"content": [{"type": "text", "text": text}], "isError": False},
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 

@@ -61,7 +61,9 @@ def targets(port: int) -> list[Target | str]:
     """Every target of the run; a string is a skipped target with its reason."""
     translate = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
     found: list[Target | str] = [
-        Target("no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"),
+        Target(
+            "no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"
+        ),
         Target("translate shared", "streamable", translate, "/mcp"),
         Target("translate shared", "sse", translate, "/sse"),
         Target("translate per-session", "streamable", [*translate, "--session-mode", "per-session"], "/mcp"),
@@ -69,7 +71,18 @@ def targets(port: int) -> list[Target | str]:
     ]
     proxy = PEERS_BIN / "mcp-proxy"
     if proxy.exists():
-        argv = [str(proxy), "--port", str(port), "--host", "127.0.0.1", "--pass-environment", "--log-level", "WARNING", "--", *CHILD.split()]
+        argv = [
+            str(proxy),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--pass-environment",
+            "--log-level",
+            "WARNING",
+            "--",
+            *CHILD.split(),
+        ]
         found += [Target("mcp-proxy 0.13", "streamable", argv, "/mcp"), Target("mcp-proxy 0.13", "sse", argv, "/sse")]
     else:
         found.append("mcp-proxy: not installed (make bench installs it into .tools/peers)")
@@ -78,7 +91,13 @@ def targets(port: int) -> list[Target | str]:
         env = {"PATH": f"{NODE_BIN}:{os.environ['PATH']}"}
         base = [str(supergateway), "--stdio", CHILD, "--port", str(port), "--logLevel", "none"]
         found += [
-            Target("supergateway 4.0", "streamable", [*base, "--outputTransport", "streamableHttp", "--stateful"], "/mcp", env),
+            Target(
+                "supergateway 4.0",
+                "streamable",
+                [*base, "--outputTransport", "streamableHttp", "--stateful"],
+                "/mcp",
+                env,
+            ),
             Target("supergateway 4.0", "sse", [*base, "--outputTransport", "sse"], "/sse", env),
         ]
     else:
@@ -145,7 +164,9 @@ async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str
 
 def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str, object]:
     env = {**os.environ, **(target.env or {})}
-    proc = subprocess.Popen(target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         ready = "/readyz" if target.name.startswith(("translate", "no-op")) else target.path
@@ -158,7 +179,11 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
         return {"target": target.name, "transport": target.transport, "startup_s": startup, **stats}
     except Exception as exc:  # a peer failing is a result to report, not a reason to stop the run
         err = proc.stderr.read(2000).decode(errors="replace") if proc.poll() is not None and proc.stderr else ""
-        return {"target": target.name, "transport": target.transport, "error": f"{type(exc).__name__}: {exc} {err}".strip()}
+        return {
+            "target": target.name,
+            "transport": target.transport,
+            "error": f"{type(exc).__name__}: {exc} {err}".strip(),
+        }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -173,7 +198,9 @@ def direct_child(calls: int = 20000) -> float:
     assert proc.stdin and proc.stdout
     started = time.perf_counter()
     for i in range(calls):
-        proc.stdin.write(b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}\n' % i)
+        proc.stdin.write(
+            b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}\n' % i
+        )
         proc.stdin.flush()
         proc.stdout.readline()
     elapsed = time.perf_counter() - started
@@ -187,7 +214,9 @@ def startup_times(port: int, runs: int = 5) -> list[float]:
     for _ in range(runs):
         argv = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         wait_http(f"http://127.0.0.1:{port}/readyz")
         times.append(time.monotonic() - started)
         os.killpg(proc.pid, signal.SIGTERM)
@@ -227,12 +256,19 @@ async def _hold_sse(base: str, count: int, pid: int) -> dict[str, float]:
             sessions = (await resp.json())["sessions"]
         for client in streams:
             await client.close()
-        return {"sessions": sessions, "rss_before_mb": before, "rss_held_mb": held, "per_session_kb": (held - before) * 1024 / count}
+        return {
+            "sessions": sessions,
+            "rss_before_mb": before,
+            "rss_held_mb": held,
+            "per_session_kb": (held - before) * 1024 / count,
+        }
 
 
 def idle_sse(port: int, count: int) -> dict[str, float]:
     argv = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz")
         return asyncio.run(_hold_sse(f"http://127.0.0.1:{port}", count, proc.pid))
@@ -242,14 +278,19 @@ def idle_sse(port: int, count: int) -> dict[str, float]:
 
 
 def table(rows: list[dict[str, object]], ceiling: float, proxy: dict[str, float]) -> str:
-    lines = ["| bridge | transport | calls/s | × ceiling | × mcp-proxy | p50 ms | p99 ms | wrong replies |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| bridge | transport | calls/s | × ceiling | × mcp-proxy | p50 ms | p99 ms | wrong replies |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['target']} | {r['transport']} | failed: {str(r['error'])[:120]} | | | | | |")
             continue
         cps = float(r["calls_per_s"])  # type: ignore[arg-type]
         vs_proxy = f"{cps / proxy[r['transport']]:.2f}" if r["transport"] in proxy else "–"  # type: ignore[index]
-        lines.append(f"| {r['target']} | {r['transport']} | {cps:,.0f} | {cps / ceiling:.2f} | {vs_proxy} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['wrong']} |")
+        lines.append(
+            f"| {r['target']} | {r['transport']} | {cps:,.0f} | {cps / ceiling:.2f} | {vs_proxy} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['wrong']} |"
+        )
     return "\n".join(lines)
 
 
@@ -260,7 +301,11 @@ def main() -> None:
     parser.add_argument("--idle-sse", type=int, default=1000)
     args = parser.parse_args()
     port = free_port()
-    report: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    report: dict[str, object] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
     report["direct_child_calls_per_s"] = direct_child()
     print(f"raw echo child, direct over its pipe: {report['direct_child_calls_per_s']:,.0f} calls/s", flush=True)
     rows, skipped = [], []
@@ -288,7 +333,9 @@ def main() -> None:
         f"- raw echo child direct: {report['direct_child_calls_per_s']:,.0f} calls/s",
         f"- ceiling p50: {ceiling_p50:.2f} ms",
         f"- translate start-up (exec → /readyz 200), 5 runs: median {times and statistics.median(times):.3f} s, max {max(times):.3f} s",
-        "- idle legacy SSE sessions: {sessions} held, RSS {rss_before_mb:.1f} MB → {rss_held_mb:.1f} MB ({per_session_kb:.1f} KB/session)".format(**report["idle_sse"]),  # type: ignore[arg-type]
+        "- idle legacy SSE sessions: {sessions} held, RSS {rss_before_mb:.1f} MB → {rss_held_mb:.1f} MB ({per_session_kb:.1f} KB/session)".format(
+            **report["idle_sse"]
+        ),  # type: ignore[arg-type]
     ]
     md += [f"- skipped: {s}" for s in skipped]
     text = "\n".join(md)

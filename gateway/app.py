@@ -38,26 +38,39 @@ class HTTPOptions:
 def build_app(manager: SessionManager, options: HTTPOptions) -> Starlette:
     routes = [Route("/healthz", _healthz), Route("/readyz", _readyz(manager))]
     if options.expose_streamable_http:
-        routes.append(Route(options.streamable_path, StreamableHTTP(manager, options.keep_alive, options.max_message_bytes)))
+        routes.append(
+            Route(options.streamable_path, StreamableHTTP(manager, options.keep_alive, options.max_message_bytes))
+        )
     if options.expose_sse:
         routes.append(Route(options.sse_path, SSEStream(manager, options.message_path, options.keep_alive)))
         routes.append(Route(options.message_path, SSEMessages(manager, options.max_message_bytes)))
 
     middleware = []
     if options.cors_origins:
-        middleware.append(Middleware(
-            CORSMiddleware,
-            allow_origins=list(options.cors_origins),
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID"],
-            expose_headers=["Mcp-Session-Id"],
-        ))
-    middleware.append(Middleware(
-        Guard,
-        token=options.auth_token,
-        allowed_origins=(*options.allow_origins, *options.cors_origins),
-        check_host=options.check_host,
-    ))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(options.cors_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Accept",
+                    "Mcp-Session-Id",
+                    "MCP-Protocol-Version",
+                    "Last-Event-ID",
+                ],
+                expose_headers=["Mcp-Session-Id"],
+            )
+        )
+    middleware.append(
+        Middleware(
+            Guard,
+            token=options.auth_token,
+            allowed_origins=(*options.allow_origins, *options.cors_origins),
+            check_host=options.check_host,
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

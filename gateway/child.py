@@ -85,9 +85,12 @@ class Child:
             return
         if self.state in ("failed", "stopped"):
             raise UpstreamError(self._unavailable())
+        return await self._await_ready(timeout)
+
+    async def _await_ready(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             last = f" (last error: {self.last_error})" if self.last_error else ""
             raise UpstreamError(f"the {self.name} server did not become ready within {timeout:g} s{last}") from None
         if self.state != "ready":
@@ -143,7 +146,7 @@ class Child:
         upstream.send({"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": self.init_params})
         try:
             reply = await asyncio.wait_for(self._handshake, HANDSHAKE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamError(f"no initialize reply within {HANDSHAKE_TIMEOUT:g} s") from None
         finally:
             self._handshake = None
@@ -180,10 +183,10 @@ class Child:
         if upstream is not self._upstream:
             return
         handshake = self._handshake
-        if handshake is not None and not handshake.done() and "method" not in message:
-            if str(message.get("id", "")).startswith("harbor-initialize-"):
-                handshake.set_result(message)
-                return
+        is_reply = "method" not in message and str(message.get("id", "")).startswith("harbor-initialize-")
+        if is_reply and handshake is not None and not handshake.done():
+            handshake.set_result(message)
+            return
         self._on_message(message)
 
     def _closed(self, upstream: Upstream, reason: str) -> None:
@@ -214,7 +217,9 @@ class _ChildListener:
         self._child._on_frame_too_large(request_id, size)
 
     def frame_invalid(self, line: bytes, reason: str) -> None:
-        log.warning("child_frame_invalid", server=self._child.name, reason=reason, head=line[:120].decode(errors="replace"))
+        log.warning(
+            "child_frame_invalid", server=self._child.name, reason=reason, head=line[:120].decode(errors="replace")
+        )
 
     def upstream_closed(self, reason: str) -> None:
         self._child._closed(self._upstream, reason)

@@ -33,7 +33,7 @@ _CAPABILITY = {"sampling/createMessage": "sampling", "elicitation/create": "elic
 
 
 class _Pending:
-    __slots__ = ("session", "client_id", "upstream_id", "token", "timer", "subscribe_uri")
+    __slots__ = ("client_id", "session", "subscribe_uri", "timer", "token", "upstream_id")
 
     def __init__(self, session: ClientSession, client_id: RequestId, upstream_id: int, token: Any) -> None:
         self.session = session
@@ -111,7 +111,9 @@ class Router:
     def _request(self, session: ClientSession, message: Message) -> None:
         client_id = message["id"]
         if client_id in session.inflight:
-            error = jsonrpc.error_response(client_id, errors.INVALID_REQUEST, f"request id {client_id!r} is already in flight")
+            error = jsonrpc.error_response(
+                client_id, errors.INVALID_REQUEST, f"request id {client_id!r} is already in flight"
+            )
             session.deliver(error, client_id)
             return
         method = message["method"]
@@ -139,7 +141,8 @@ class Router:
             return  # the gateway did the upstream handshake itself
         if method == "notifications/cancelled":
             params = message.get("params") or {}
-            upstream_id = session.inflight.get(params.get("requestId"))
+            cancelled = params.get("requestId")
+            upstream_id = session.inflight.get(cancelled) if isinstance(cancelled, (int, str)) else None
             pending = self._pending.pop(upstream_id, None) if upstream_id is not None else None
             if pending is None:
                 return
@@ -216,7 +219,8 @@ class Router:
         method = message["method"]
         params = message.get("params") or {}
         if method == "notifications/progress":
-            pending = self._pending.get(params.get("progressToken"))  # type: ignore[arg-type]
+            token = params.get("progressToken")
+            pending = self._pending.get(token) if isinstance(token, int) else None
             if pending is None or pending.token is None:
                 return
             self._restart_timer(pending)
@@ -259,10 +263,13 @@ class Router:
         pending = self._pending.get(upstream_id) if isinstance(upstream_id, int) else None
         log.warning("upstream_frame_too_large", server=self.name, size=size, id=upstream_id, owner=pending is not None)
         if pending is not None:
-            self._fail(pending, errors.MessageTooLarge(
-                f"the server's reply is {size} bytes, over the gateway's limit of {self.max_message_bytes} bytes"
-                " (raise --max-message-bytes, or ask for less)"
-            ))
+            self._fail(
+                pending,
+                errors.MessageTooLarge(
+                    f"the server's reply is {size} bytes, over the gateway's limit of {self.max_message_bytes} bytes"
+                    " (raise --max-message-bytes, or ask for less)"
+                ),
+            )
 
     def _expire(self, upstream_id: int) -> None:
         pending = self._pending.get(upstream_id)
@@ -270,9 +277,13 @@ class Router:
             return
         pending.timer = None
         self._send_quietly(_cancelled(upstream_id, f"timed out after {self.request_timeout:g} s"))
-        self._fail(pending, errors.RequestTimeout(
-            f"no reply from the {self.name} server within {self.request_timeout:g} s (nor any progress); the call was cancelled"
-        ))
+        self._fail(
+            pending,
+            errors.RequestTimeout(
+                f"no reply from the {self.name} server within {self.request_timeout:g} s (nor any progress);"
+                " the call was cancelled"
+            ),
+        )
 
     def _fail(self, pending: _Pending, exc: GatewayError, *, pop: bool = True) -> None:
         if pop:

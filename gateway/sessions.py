@@ -147,9 +147,14 @@ class SessionManager:
                 await router.child.stop()
             return jsonrpc.error_from(request["id"], exc)
         router.attach(session)
+        session.touch()  # idleness counts from a usable session, not from the start of a slow spawn
         result = router.initialize_result(session, params)
-        log.info("session_initialized", session=session.id, version=session.protocol_version,
-                 client=session.client_info.get("name"))
+        log.info(
+            "session_initialized",
+            session=session.id,
+            version=session.protocol_version,
+            client=session.client_info.get("name"),
+        )
         return {"jsonrpc": "2.0", "id": request["id"], "result": result}
 
     async def close(self, session_id: str, reason: str) -> None:
@@ -177,7 +182,11 @@ class SessionManager:
     # --- health --------------------------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        body: dict[str, Any] = {"server": self.server.name, "mode": self.server.session_mode, "sessions": len(self.sessions)}
+        body: dict[str, Any] = {
+            "server": self.server.name,
+            "mode": self.server.session_mode,
+            "sessions": len(self.sessions),
+        }
         if self.shared is None:
             return True, body
         assert self.shared.child is not None

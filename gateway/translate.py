@@ -22,7 +22,12 @@ from gateway.sessions import SessionManager, StdioServer
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway-translate", description="Serve a stdio MCP server over HTTP.")
-    p.add_argument("--stdio", required=True, metavar="CMD", help='the server command, e.g. "npx -y @modelcontextprotocol/server-everything"')
+    p.add_argument(
+        "--stdio",
+        required=True,
+        metavar="CMD",
+        help='the server command, e.g. "npx -y @modelcontextprotocol/server-everything"',
+    )
     p.add_argument("--port", type=int, default=9000)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--expose-sse", action="store_true", help="serve legacy HTTP+SSE (with neither expose flag: both)")
@@ -33,14 +38,36 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session-mode", choices=("shared", "per-session"), default="shared")
     p.add_argument("--max-sessions", type=_positive_int, default=None, help="default: 10000 shared, 32 per-session")
     p.add_argument("--session-idle-timeout", type=_positive_float, default=600.0, metavar="S")
-    p.add_argument("--request-timeout", type=_positive_float, default=300.0, metavar="S", help="extended by each progress notification")
+    p.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="extended by each progress notification",
+    )
     p.add_argument("--max-message-bytes", type=_positive_int, default=16 * 1024 * 1024, metavar="N")
-    p.add_argument("--keep-alive", type=_positive_float, default=15.0, metavar="S", help="SSE keep-alive comment interval")
-    p.add_argument("--auth-token", default=os.environ.get("GATEWAY_AUTH_TOKEN"), help="bearer token (or env GATEWAY_AUTH_TOKEN)")
+    p.add_argument(
+        "--keep-alive", type=_positive_float, default=15.0, metavar="S", help="SSE keep-alive comment interval"
+    )
+    p.add_argument(
+        "--auth-token", default=os.environ.get("GATEWAY_AUTH_TOKEN"), help="bearer token (or env GATEWAY_AUTH_TOKEN)"
+    )
     p.add_argument("--allow-unauthenticated", action="store_true", help="allow a non-loopback bind without a token")
-    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin to accept (loopback origins always are)")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser Origin to accept (loopback origins always are)",
+    )
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="enable CORS for this origin")
-    p.add_argument("--header-to-env", action="append", default=[], metavar="HEADER=ENV", help="per-session: pass a request header to the child's env")
+    p.add_argument(
+        "--header-to-env",
+        action="append",
+        default=[],
+        metavar="HEADER=ENV",
+        help="per-session: pass a request header to the child's env",
+    )
     p.add_argument("--cwd", default=None, help="working directory of the child")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment variable for the child")
     p.add_argument("--name", default=None, help="server name in logs (default: the command's basename)")
@@ -93,8 +120,10 @@ def settings(argv: Sequence[str] | None = None) -> tuple[StdioServer, HTTPOption
         p.error("--stdio is empty: give the command that starts the MCP server")
     loopback = is_loopback(args.host)
     if not loopback and not args.auth_token and not args.allow_unauthenticated:
-        p.error(f"refusing to serve {args.host} without --auth-token (or GATEWAY_AUTH_TOKEN); "
-                "pass --allow-unauthenticated to do it anyway")
+        p.error(
+            f"refusing to serve {args.host} without --auth-token (or GATEWAY_AUTH_TOKEN); "
+            "pass --allow-unauthenticated to do it anyway"
+        )
     header_to_env = {k.lower(): v for k, v in _pairs(args.header_to_env, "--header-to-env", p).items()}
     if header_to_env and args.session_mode != "per-session":
         p.error("--header-to-env needs --session-mode per-session: each session's child gets its own env")
@@ -142,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         endpoints.append(f"{base}{options.streamable_path}")
     if options.expose_sse:
         endpoints.append(f"{base}{options.sse_path}")
-    structlog.get_logger("gateway.translate").info("serving", server=server.name, mode=server.session_mode, endpoints=endpoints)
+    structlog.get_logger("gateway.translate").info(
+        "serving", server=server.name, mode=server.session_mode, endpoints=endpoints
+    )
     uvicorn.run(
         app,
         host=args.host,

@@ -36,13 +36,28 @@ def free_port() -> int:
 class Translate:
     """A running translate process; `url` is its base URL."""
 
-    def __init__(self, *args: str, command: str = EVERYTHING_CMD, ready_path: str = "/readyz", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, command: str = EVERYTHING_CMD, ready_path: str = "/readyz", env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "gateway.translate", "--stdio", command, "--port", str(self.port), "--name", "everything", *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "gateway.translate",
+            "--stdio",
+            command,
+            "--port",
+            str(self.port),
+            "--name",
+            "everything",
+            *args,
+        ]
         self.stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"translate-{self.port}.log"
         self._stderr = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env={**os.environ, **(env or {})}
+        )
         self._wait(ready_path)
 
     def _wait(self, path: str, timeout: float = 30.0) -> None:

@@ -57,21 +57,30 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 async def send_json(send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = body if isinstance(body, bytes) else orjson.dumps(body)
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *(headers or ())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *(headers or ())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
 async def send_error(
-    send: Send, status: int, code: int, message: str, request_id: Any = None, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    code: int,
+    message: str,
+    request_id: Any = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """An HTTP error whose body is a JSON-RPC error, so every client can show the reason."""
     await send_json(send, status, jsonrpc.error_response(request_id, code, message), headers)
 
 
 async def send_empty(send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0"), *(headers or ())]})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0"), *(headers or ())]}
+    )
     await send({"type": "http.response.body", "body": b""})

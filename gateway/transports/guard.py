@@ -69,7 +69,10 @@ class Guard:
             return
         if self._token is not None and (auth is None or not hmac.compare_digest(auth, self._token)):
             await send_error(
-                send, 401, errors.INVALID_REQUEST, "Unauthorized: send Authorization: Bearer <token>",
+                send,
+                401,
+                errors.INVALID_REQUEST,
+                "Unauthorized: send Authorization: Bearer <token>",
                 headers=[(b"www-authenticate", b'Bearer realm="harbor"')],
             )
             return

@@ -30,7 +30,9 @@ class SSEStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "GET":
-            await send_error(send, 405, errors.INVALID_REQUEST, "use GET to open the SSE stream", headers=[(b"allow", b"GET")])
+            await send_error(
+                send, 405, errors.INVALID_REQUEST, "use GET to open the SSE stream", headers=[(b"allow", b"GET")]
+            )
             return
         try:
             session = self.manager.open("sse", headers_of(scope))
@@ -63,11 +65,18 @@ class SSEMessages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await send_error(send, 405, errors.INVALID_REQUEST, "POST JSON-RPC messages here", headers=[(b"allow", b"POST")])
+            await send_error(
+                send, 405, errors.INVALID_REQUEST, "POST JSON-RPC messages here", headers=[(b"allow", b"POST")]
+            )
             return
         session_id = query_param(scope, "session_id") or query_param(scope, "sessionId")
         if not session_id:
-            await send_error(send, 400, errors.INVALID_REQUEST, "session_id query parameter is required (use the URI from the endpoint event)")
+            await send_error(
+                send,
+                400,
+                errors.INVALID_REQUEST,
+                "session_id query parameter is required (use the URI from the endpoint event)",
+            )
             return
         try:
             session = self.manager.get(session_id)
@@ -83,7 +92,7 @@ class SSEMessages:
         except GatewayError as exc:
             await send_error(send, 400, exc.code, exc.message)
             return
-        for message, kind in zip(messages, kinds):
+        for message, kind in zip(messages, kinds, strict=True):
             if kind == "request" and message["method"] == "initialize":
                 try:
                     session.deliver(await self.manager.initialize(session, message))

@@ -49,7 +49,13 @@ class StreamableHTTP:
         elif method == "DELETE":
             await self._delete(scope, send)
         else:
-            await send_error(send, 405, errors.INVALID_REQUEST, f"Method {method} not allowed", headers=[(b"allow", b"GET, POST, DELETE")])
+            await send_error(
+                send,
+                405,
+                errors.INVALID_REQUEST,
+                f"Method {method} not allowed",
+                headers=[(b"allow", b"GET, POST, DELETE")],
+            )
 
     # --- POST --------------------------------------------------------------------------------------------
 
@@ -59,10 +65,17 @@ class StreamableHTTP:
         wants_sse = "text/event-stream" in accept
         wants_json = not accept or "application/json" in accept or "*/*" in accept
         if not (wants_sse or wants_json):
-            await send_error(send, 406, errors.INVALID_REQUEST, "Not Acceptable: Accept must include application/json or text/event-stream")
+            await send_error(
+                send,
+                406,
+                errors.INVALID_REQUEST,
+                "Not Acceptable: Accept must include application/json or text/event-stream",
+            )
             return
         if not headers.get("content-type", "application/json").startswith("application/json"):
-            await send_error(send, 415, errors.INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json")
+            await send_error(
+                send, 415, errors.INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json"
+            )
             return
         try:
             body = jsonrpc.decode(await read_body(scope, receive, self.max_message_bytes))
@@ -85,12 +98,17 @@ class StreamableHTTP:
         if session is None:
             return
         if isinstance(body, list) and session.protocol_version not in jsonrpc.BATCH_VERSIONS:
-            await send_error(send, 400, errors.INVALID_REQUEST, f"JSON-RPC batches are not part of protocol {session.protocol_version}")
+            await send_error(
+                send,
+                400,
+                errors.INVALID_REQUEST,
+                f"JSON-RPC batches are not part of protocol {session.protocol_version}",
+            )
             return
         router = session.router
-        requests = [m["id"] for m, k in zip(messages, kinds) if k == "request"]
+        requests = [m["id"] for m, k in zip(messages, kinds, strict=True) if k == "request"]
         if not requests:
-            for message, kind in zip(messages, kinds):
+            for message, kind in zip(messages, kinds, strict=True):
                 await router.from_client(session, message, kind)
             await send_empty(send, 202)
             return
@@ -99,9 +117,11 @@ class StreamableHTTP:
         for request_id in requests:
             session.streams[request_id] = outbox
         try:
-            for message, kind in zip(messages, kinds):
+            for message, kind in zip(messages, kinds, strict=True):
                 await router.from_client(session, message, kind)
-            await self._answer(session, outbox, set(requests), isinstance(body, list), wants_json, wants_sse, scope, receive, send)
+            await self._answer(
+                session, outbox, set(requests), isinstance(body, list), wants_json, wants_sse, scope, receive, send
+            )
         finally:
             for request_id in requests:
                 if session.streams.get(request_id) is outbox:
@@ -112,7 +132,9 @@ class StreamableHTTP:
     ) -> None:
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in jsonrpc.PROTOCOL_VERSIONS:
-            await send_error(send, 400, errors.INVALID_REQUEST, f"Unsupported MCP-Protocol-Version: {version}", request["id"])
+            await send_error(
+                send, 400, errors.INVALID_REQUEST, f"Unsupported MCP-Protocol-Version: {version}", request["id"]
+            )
             return
         try:
             session = self.manager.open("streamable-http", headers)
@@ -157,7 +179,7 @@ class StreamableHTTP:
         while True:
             try:
                 item = await asyncio.wait_for(outbox.get(), first_wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if wants_sse:
                     break  # a slow call: stream, so keep-alives flow
                 await send_error(send, 504, errors.REQUEST_TIMEOUT, "no reply in time", next(iter(waiting)))
@@ -235,11 +257,15 @@ class StreamableHTTP:
         """The session a request names, or None after answering 400/404 for it."""
         session_id = headers.get(SESSION_HEADER)
         if not session_id:
-            await send_error(send, 400, errors.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required (initialize first)")
+            await send_error(
+                send, 400, errors.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required (initialize first)"
+            )
             return None
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in jsonrpc.PROTOCOL_VERSIONS:
-            await send_error(send, 400, errors.INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}")
+            await send_error(
+                send, 400, errors.INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}"
+            )
             return None
         try:
             session = self.manager.get(session_id)

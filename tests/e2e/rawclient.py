@@ -14,7 +14,11 @@ from typing import Any
 import aiohttp
 
 ACCEPT_BOTH = "application/json, text/event-stream"
-INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "harbor-tests", "version": "1"}}
+INIT_PARAMS = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "harbor-tests", "version": "1"},
+}
 
 
 def parse_sse(text: str) -> list[dict[str, Any]]:
@@ -35,7 +39,9 @@ class Streamable:
         self.session_id: str | None = None
         self.headers: dict[str, str] = {}
 
-    async def initialize(self, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async def initialize(
+        self, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params or INIT_PARAMS}
         status, resp_headers, messages = await self.post(body, extra=headers)
         assert status == 200, (status, messages)
@@ -43,7 +49,9 @@ class Streamable:
         await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return messages[-1]
 
-    async def post(self, body: Any, extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], list[dict[str, Any]]]:
+    async def post(
+        self, body: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], list[dict[str, Any]]]:
         headers = {"content-type": "application/json", "accept": self.accept, **self.headers, **(extra or {})}
         if self.session_id:
             headers["mcp-session-id"] = self.session_id
@@ -60,11 +68,15 @@ class Streamable:
                 messages = []
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, messages
 
-    async def call(self, request_id: Any, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def call(
+        self, request_id: Any, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"name": name, "arguments": arguments}
         if meta:
             params["_meta"] = meta
-        status, _, messages = await self.post({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+        status, _, messages = await self.post(
+            {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+        )
         assert status == 200, (status, messages)
         return messages
 

@@ -41,7 +41,9 @@ async def _gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
-async def test_killed_child_fails_inflight_calls_within_a_second_then_restarts(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_killed_child_fails_inflight_calls_within_a_second_then_restarts(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate()
     a, b = Streamable(http, t.url + "/mcp"), Streamable(http, t.url + "/mcp")
     await a.initialize()
@@ -63,7 +65,9 @@ async def test_killed_child_fails_inflight_calls_within_a_second_then_restarts(t
     assert "child_down" in t.log()
 
 
-async def test_child_exiting_mid_call_errors_every_client_with_calls_in_flight(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_child_exiting_mid_call_errors_every_client_with_calls_in_flight(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate()
     a = Streamable(http, t.url + "/mcp")
     sse = LegacySSE(http, t.url)
@@ -81,7 +85,9 @@ async def test_child_exiting_mid_call_errors_every_client_with_calls_in_flight(t
     await sse.close()
 
 
-async def test_oversized_child_reply_errors_the_caller_and_the_session_survives(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_oversized_child_reply_errors_the_caller_and_the_session_survives(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--max-message-bytes", "100000")
     client = Streamable(http, t.url + "/mcp")
     await client.initialize()
@@ -91,7 +97,9 @@ async def test_oversized_child_reply_errors_the_caller_and_the_session_survives(
         assert text_of((await client.call(2, "huge", {"size": 1000}))[-1]) == "x" * 1000
 
 
-async def test_multi_megabyte_single_line_reply_is_delivered(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_multi_megabyte_single_line_reply_is_delivered(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     await client.initialize()
     with anyio.fail_after(20):
@@ -99,7 +107,9 @@ async def test_multi_megabyte_single_line_reply_is_delivered(shared_translate: T
     assert len(text_of(reply)) == 5_000_000
 
 
-async def test_timeout_without_progress_cancels_and_errors(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_timeout_without_progress_cancels_and_errors(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--request-timeout", "1")
     client = Streamable(http, t.url + "/mcp")
     await client.initialize()
@@ -111,7 +121,9 @@ async def test_timeout_without_progress_cancels_and_errors(translate: type[Trans
     assert text_of((await client.call(2, "echo", {"text": "next"}))[-1]) == "next"
 
 
-async def test_progress_notifications_extend_the_timeout(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_progress_notifications_extend_the_timeout(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--request-timeout", "1")
     client = Streamable(http, t.url + "/mcp")
     await client.initialize()
@@ -120,10 +132,14 @@ async def test_progress_notifications_extend_the_timeout(translate: type[Transla
     assert text_of(messages[-1]) == "done 6 steps"  # 2.4 s in all, never 1 s without progress
 
 
-async def test_server_request_with_two_busy_clients_is_refused_not_misrouted(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_server_request_with_two_busy_clients_is_refused_not_misrouted(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     busy, asker = Streamable(http, shared_translate.url + "/mcp"), Streamable(http, shared_translate.url + "/mcp")
     await busy.initialize()
-    await asker.initialize({"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "1"}})
+    await asker.initialize(
+        {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "1"}}
+    )
     slow = asyncio.ensure_future(busy.call(1, "sleep", {"ms": 1500}))
     await asyncio.sleep(0.2)
     with anyio.fail_after(10):
@@ -135,13 +151,26 @@ async def test_server_request_with_two_busy_clients_is_refused_not_misrouted(sha
     assert "per-session" in failure, reply
 
 
-async def test_per_session_cap_refuses_clearly_and_frees_on_delete(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_per_session_cap_refuses_clearly_and_frees_on_delete(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--session-mode", "per-session", "--max-sessions", "2", ready_path="/healthz")
     first, second, third = (Streamable(http, t.url + "/mcp") for _ in range(3))
     with anyio.fail_after(30):
         await first.initialize()
         await second.initialize()
-        status, _, body = await third.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        status, _, body = await third.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
         assert status == 503 and body[0]["error"]["code"] == -32013 and "--max-sessions" in body[0]["error"]["message"]
         pid = int(text_of((await first.call(1, "whoami", {}))[-1]))
         assert await first.delete() == 200
@@ -150,13 +179,15 @@ async def test_per_session_cap_refuses_clearly_and_frees_on_delete(translate: ty
         assert int(text_of((await third.call(1, "whoami", {}))[-1])) != pid
 
 
-async def test_idle_sessions_are_reaped_with_their_children(translate: type[Translate], http: aiohttp.ClientSession) -> None:
-    t = translate("--session-mode", "per-session", "--session-idle-timeout", "1", ready_path="/healthz")
+async def test_idle_sessions_are_reaped_with_their_children(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
+    t = translate("--session-mode", "per-session", "--session-idle-timeout", "2", ready_path="/healthz")
     client = Streamable(http, t.url + "/mcp")
     with anyio.fail_after(30):
         await client.initialize()
         pid = int(text_of((await client.call(1, "whoami", {}))[-1]))
-        assert await _gone(pid, within=8)
+        assert await _gone(pid, within=12)
         status, _, _ = await client.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
     assert status == 404
     assert "idle timeout" in t.log()
@@ -173,7 +204,9 @@ async def test_sse_disconnect_reaps_the_sessions_child(translate: type[Translate
         assert await _gone(pid)
 
 
-async def test_header_to_env_gives_each_session_its_own_child_env(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_header_to_env_gives_each_session_its_own_child_env(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--session-mode", "per-session", "--header-to-env", "X-User-Token=USER_TOKEN", ready_path="/healthz")
     alice, bob = Streamable(http, t.url + "/mcp"), Streamable(http, t.url + "/mcp")
     with anyio.fail_after(30):
@@ -183,13 +216,26 @@ async def test_header_to_env_gives_each_session_its_own_child_env(translate: typ
         assert text_of((await bob.call(1, "getenv", {"name": "USER_TOKEN"}))[-1]) == "bob-token"
 
 
-async def test_a_command_that_cannot_start_is_reported_not_hung(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_a_command_that_cannot_start_is_reported_not_hung(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--request-timeout", "2", command="/nonexistent/mcp-server --stdio", ready_path="/healthz")
     with anyio.fail_after(15):
         async with http.get(t.url + "/readyz") as resp:
             body = await resp.json()
             assert resp.status == 503 and body["status"] == "not ready"
         client = Streamable(http, t.url + "/mcp")
-        status, _, messages = await client.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        status, _, messages = await client.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
     assert status == 200 and "error" in messages[0]
     assert "/nonexistent/mcp-server" in messages[0]["error"]["message"]

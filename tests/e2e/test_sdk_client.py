@@ -25,7 +25,9 @@ def _text(result: types.CallToolResult) -> str:
 async def _sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
     prompt = params.messages[0].content
     text = prompt.text if isinstance(prompt, types.TextContent) else "?"
-    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text=f"echo:{text}"), model="fake")
+    return types.CreateMessageResult(
+        role="assistant", content=types.TextContent(type="text", text=f"echo:{text}"), model="fake"
+    )
 
 
 async def _roots(context: Any) -> types.ListRootsResult:
@@ -62,7 +64,9 @@ async def _exercise(client: Client) -> None:
 
 async def test_sdk_client_over_streamable_http(shared_translate: Translate) -> None:
     with anyio.fail_after(30):
-        async with Client(shared_translate.url + "/mcp", mode="legacy", sampling_callback=_sampling, list_roots_callback=_roots) as client:
+        async with Client(
+            shared_translate.url + "/mcp", mode="legacy", sampling_callback=_sampling, list_roots_callback=_roots
+        ) as client:
             await _exercise(client)
 
 

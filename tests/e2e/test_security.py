@@ -23,7 +23,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_token_is_required_and_checked(translate: type[Translate], http: aiohttp.ClientSession) -> None:
     t = translate(env={"GATEWAY_AUTH_TOKEN": "s3cret-token"})
     client = Streamable(http, t.url + "/mcp")
-    status, headers, body = await client.post(INIT)
+    status, headers, _ = await client.post(INIT)
     assert status == 401 and headers["www-authenticate"].startswith("Bearer")
     status, _, _ = await client.post(INIT, extra={"authorization": "Bearer wrong-token"})
     assert status == 401
@@ -36,7 +36,9 @@ async def test_token_is_required_and_checked(translate: type[Translate], http: a
     assert "s3cret-token" not in t.log()
 
 
-async def test_foreign_origin_is_403_and_loopback_or_allowed_origins_pass(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_foreign_origin_is_403_and_loopback_or_allowed_origins_pass(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--allow-origin", "https://app.example.com")
     client = Streamable(http, t.url + "/mcp")
     status, _, body = await client.post(INIT, extra={"origin": "https://evil.example"})
@@ -46,7 +48,9 @@ async def test_foreign_origin_is_403_and_loopback_or_allowed_origins_pass(transl
         assert status == 200, origin
 
 
-async def test_dns_rebinding_host_is_refused_on_loopback(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_dns_rebinding_host_is_refused_on_loopback(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     status, _, _ = await client.post(INIT, extra={"host": "evil.example:80"})
     assert status == 421
@@ -54,12 +58,20 @@ async def test_dns_rebinding_host_is_refused_on_loopback(shared_translate: Trans
     assert status == 200
 
 
-async def test_cors_is_off_unless_asked_and_exposes_the_session_header_when_on(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_cors_is_off_unless_asked_and_exposes_the_session_header_when_on(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     plain = translate()
-    async with http.options(plain.url + "/mcp", headers={"origin": "http://localhost:3000", "access-control-request-method": "POST"}) as resp:
+    async with http.options(
+        plain.url + "/mcp", headers={"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    ) as resp:
         assert "access-control-allow-origin" not in resp.headers
     cors = translate("--cors", "http://localhost:3000")
-    preflight = {"origin": "http://localhost:3000", "access-control-request-method": "POST", "access-control-request-headers": "mcp-session-id"}
+    preflight = {
+        "origin": "http://localhost:3000",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "mcp-session-id",
+    }
     async with http.options(cors.url + "/mcp", headers=preflight) as resp:
         assert resp.status == 200 and resp.headers["access-control-allow-origin"] == "http://localhost:3000"
     client = Streamable(http, cors.url + "/mcp")

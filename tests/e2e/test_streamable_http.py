@@ -21,7 +21,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def test_initialize_issues_a_visible_ascii_session_id_and_echoes_the_version(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_initialize_issues_a_visible_ascii_session_id_and_echoes_the_version(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     with anyio.fail_after(10):
         reply = await client.initialize({**INIT_PARAMS, "protocolVersion": "2025-06-18"})
@@ -30,11 +32,15 @@ async def test_initialize_issues_a_visible_ascii_session_id_and_echoes_the_versi
     assert client.session_id and all(0x21 <= ord(c) <= 0x7E for c in client.session_id)
 
 
-async def test_json_reply_for_a_quick_call_and_sse_when_progress_comes_first(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_json_reply_for_a_quick_call_and_sse_when_progress_comes_first(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     with anyio.fail_after(10):
         await client.initialize()
-        status, headers, messages = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}})
+        _, headers, messages = await client.post(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+        )
         assert headers["content-type"].startswith("application/json")
         assert text_of(messages[0]) == "hi"
         messages = await client.call(2, "progress", {"steps": 3, "delay_ms": 5}, meta={"progressToken": "tok-A"})
@@ -44,11 +50,20 @@ async def test_json_reply_for_a_quick_call_and_sse_when_progress_comes_first(sha
     assert messages[-1]["id"] == 2 and text_of(messages[-1]) == "done 3 steps"
 
 
-async def test_json_only_client_gets_json_even_when_progress_is_sent(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_json_only_client_gets_json_even_when_progress_is_sent(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp", accept="application/json")
     with anyio.fail_after(10):
         await client.initialize()
-        status, headers, messages = await client.post({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "progress", "arguments": {"steps": 2}, "_meta": {"progressToken": 1}}})
+        status, headers, messages = await client.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 9,
+                "method": "tools/call",
+                "params": {"name": "progress", "arguments": {"steps": 2}, "_meta": {"progressToken": 1}},
+            }
+        )
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert messages == [messages[0]] and messages[0]["id"] == 9
 
@@ -61,7 +76,9 @@ async def test_notifications_and_responses_get_202(shared_translate: Translate, 
     assert status == 202 and body == []
 
 
-async def test_missing_session_is_400_and_unknown_session_is_404(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_missing_session_is_400_and_unknown_session_is_404(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     status, _, body = await client.post(call)
@@ -71,7 +88,9 @@ async def test_missing_session_is_400_and_unknown_session_is_404(shared_translat
     assert status == 404 and body[0]["error"]["code"] == -32600
 
 
-async def test_delete_ends_the_session_and_later_requests_get_404(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_delete_ends_the_session_and_later_requests_get_404(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     with anyio.fail_after(10):
         await client.initialize()
@@ -80,7 +99,9 @@ async def test_delete_ends_the_session_and_later_requests_get_404(shared_transla
     assert status == 404
 
 
-async def test_malformed_json_is_400_parse_error_and_wrong_shape_is_invalid_request(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_malformed_json_is_400_parse_error_and_wrong_shape_is_invalid_request(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     await client.initialize()
     status, _, body = await client.post(b'{"jsonrpc": "2.0", "id": 1, "method": ')
@@ -93,20 +114,33 @@ async def test_malformed_json_is_400_parse_error_and_wrong_shape_is_invalid_requ
     assert text_of((await client.call(2, "echo", {"text": "still here"}))[-1]) == "still here"
 
 
-async def test_unsupported_protocol_version_header_is_400(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_unsupported_protocol_version_header_is_400(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     await client.initialize()
-    status, _, body = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "1999-01-01"})
+    status, _, body = await client.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "1999-01-01"}
+    )
     assert status == 400 and "1999-01-01" in body[0]["error"]["message"]
-    status, _, _ = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "2025-06-18"})
+    status, _, _ = await client.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, extra={"mcp-protocol-version": "2025-06-18"}
+    )
     assert status == 200
 
 
-async def test_batches_are_served_for_2025_03_26_sessions_only(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_batches_are_served_for_2025_03_26_sessions_only(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     old = Streamable(http, shared_translate.url + "/mcp", accept="application/json")
     await old.initialize({**INIT_PARAMS, "protocolVersion": "2025-03-26"})
     batch = [
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": 50, "text": "slow"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {"ms": 50, "text": "slow"}},
+        },
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "fast"}}},
         {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
     ]
@@ -120,7 +154,9 @@ async def test_batches_are_served_for_2025_03_26_sessions_only(shared_translate:
     assert status == 400 and "batch" in body[0]["error"]["message"]
 
 
-async def test_get_stream_receives_server_initiated_notifications(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_get_stream_receives_server_initiated_notifications(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     await client.initialize()
     headers = {"accept": "text/event-stream", "mcp-session-id": client.session_id or ""}
@@ -150,18 +186,37 @@ async def test_sse_streams_carry_keep_alive_comments(shared_translate: Translate
     assert stream.headers["cache-control"] == "no-cache"
 
 
-async def test_oversized_request_body_is_413_with_a_jsonrpc_error(translate: type[Translate], http: aiohttp.ClientSession) -> None:
+async def test_oversized_request_body_is_413_with_a_jsonrpc_error(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
     t = translate("--max-message-bytes", "2000")
     client = Streamable(http, t.url + "/mcp")
     await client.initialize()
-    status, _, body = await client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x" * 5000}}})
+    status, _, body = await client.post(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "x" * 5000}},
+        }
+    )
     assert status == 413 and body[0]["error"]["code"] == -32012
     assert text_of((await client.call(2, "echo", {"text": "ok"}))[-1]) == "ok"
 
 
-async def test_multi_line_pretty_json_reaches_the_child_as_one_frame(shared_translate: Translate, http: aiohttp.ClientSession) -> None:
+async def test_multi_line_pretty_json_reaches_the_child_as_one_frame(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
     client = Streamable(http, shared_translate.url + "/mcp")
     await client.initialize()
-    pretty = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "line1\nline2"}}}, indent=2)
+    pretty = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 5,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "line1\nline2"}},
+        },
+        indent=2,
+    )
     status, _, messages = await client.post(pretty.encode())
     assert status == 200 and text_of(messages[-1]) == "line1\nline2"

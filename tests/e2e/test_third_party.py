@@ -17,27 +17,42 @@ from mcp.client.sse import sse_client
 from tests.conftest import NODE_BIN, ROOT, Translate, node_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
-SERVER_EVERYTHING = ROOT / ".tools" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+SERVER_EVERYTHING = (
+    ROOT / ".tools" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+)
 
 
 def _inspector(target: list[str], *args: str, home: Path) -> dict:
     argv = ["mcp-inspector", "--cli", *target, *args, "--format", "json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=node_env(home))
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout[done.stdout.index("{"):])
+    return json.loads(done.stdout[done.stdout.index("{") :])
 
 
 @pytest.mark.parametrize("path", ["/mcp", "/sse"])
-def test_inspector_cli_lists_and_calls_through_each_transport(shared_translate: Translate, path: str, tmp_path: Path) -> None:
+def test_inspector_cli_lists_and_calls_through_each_transport(
+    shared_translate: Translate, path: str, tmp_path: Path
+) -> None:
     target = [shared_translate.url + path]
     listed = _inspector(target, "--method", "tools/list", home=tmp_path)
     assert "echo" in {t["name"] for t in listed["result"]["tools"]}
-    called = _inspector(target, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=from inspector", home=tmp_path)
+    called = _inspector(
+        target, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=from inspector", home=tmp_path
+    )
     assert called["result"]["content"][0]["text"] == "from inspector"
 
 
 def test_conformance_suite_passes_against_translate(shared_translate: Translate, tmp_path: Path) -> None:
-    argv = ["conformance", "server", "--url", shared_translate.url + "/mcp", "--suite", "all", "--spec-version", "2025-11-25"]
+    argv = [
+        "conformance",
+        "server",
+        "--url",
+        shared_translate.url + "/mcp",
+        "--suite",
+        "all",
+        "--spec-version",
+        "2025-11-25",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=400, env=node_env(tmp_path), cwd=tmp_path)
     summary = done.stdout[done.stdout.find("=== SUMMARY ===") :]
     assert done.returncode == 0, summary or done.stderr[-3000:]
@@ -59,4 +74,6 @@ async def test_server_everything_as_the_child_over_both_transports(translate: ty
             assert isinstance(echoed.content[0], types.TextContent) and "legacy" in echoed.content[0].text
 
 
-test_server_everything_as_the_child_over_both_transports = pytest.mark.anyio(test_server_everything_as_the_child_over_both_transports)
+test_server_everything_as_the_child_over_both_transports = pytest.mark.anyio(
+    test_server_everything_as_the_child_over_both_transports
+)

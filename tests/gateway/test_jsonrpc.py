@@ -55,7 +55,12 @@ def test_classify_rejects_wrong_shapes_with_invalid_request(message: object) -> 
 
 
 def test_with_progress_token_replaces_only_the_token_and_copies() -> None:
-    original = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t", "_meta": {"progressToken": "p", "k": 1}}}
+    original = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "t", "_meta": {"progressToken": "p", "k": 1}},
+    }
     rewritten = jsonrpc.with_progress_token(original, 99)
     assert rewritten["params"]["_meta"] == {"progressToken": 99, "k": 1}
     assert original["params"]["_meta"]["progressToken"] == "p"
@@ -66,7 +71,7 @@ def test_with_progress_token_replaces_only_the_token_and_copies() -> None:
 @pytest.mark.parametrize(
     ("head", "tail", "expected"),
     [
-        (b'{"jsonrpc":"2.0","id":42,"result":{"x":"aaaa', b"aaaa\"}}", 42),
+        (b'{"jsonrpc":"2.0","id":42,"result":{"x":"aaaa', b'aaaa"}}', 42),
         (b'{"jsonrpc":"2.0","id":"abc","result":{"x":"', b'"}}', "abc"),
         (b'{"jsonrpc":"2.0","result":{"x":"aaaa', b'aaaa"},"id":7}', 7),
         (b'{"jsonrpc":"2.0","result":{"x":"', b'"}}', None),

@@ -40,13 +40,31 @@ def test_header_to_env_requires_per_session_mode(capsys: pytest.CaptureFixture[s
     assert server.header_to_env == {"x-token": "TOKEN"}
 
 
-@pytest.mark.parametrize("bad", [["--stdio", ""], ["--stdio", "'unclosed"], ["--stdio", "s", "--env", "NOEQUALS"], ["--stdio", "s", "--max-sessions", "0"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--stdio", ""],
+        ["--stdio", "'unclosed"],
+        ["--stdio", "s", "--env", "NOEQUALS"],
+        ["--stdio", "s", "--max-sessions", "0"],
+    ],
+)
 def test_bad_flags_exit_with_usage_error(bad: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         settings(bad)
     assert info.value.code == 2
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("10.0.0.2", False), ("example.com", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("10.0.0.2", False),
+        ("example.com", False),
+    ],
+)
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
