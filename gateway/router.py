@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -56,6 +57,8 @@ class Router:
         self._subscribers: dict[str, set[ClientSession]] = {}
         self._ids = itertools.count(1)
         self._loop = asyncio.get_event_loop()
+        # Told of what changes the upstream's lists: ("changed", notification), ("ready", None), ("down", None).
+        self.on_event: Callable[[str, Message | None], None] | None = None
 
     # --- sessions ------------------------------------------------------------------------------------------
 
@@ -199,9 +202,10 @@ class Router:
         session.deliver({**message, "id": client_facing}, related)
 
     def _route_server_request(self, method: str) -> ClientSession:
-        busy = [s for s in self.sessions if s.inflight]
+        clients = [s for s in self.sessions if s.kind != "internal"]  # never the gateway's own session
+        busy = [s for s in clients if s.inflight]
         if len(busy) != 1:
-            candidates = busy or list(self.sessions)
+            candidates = busy or clients
             if len(candidates) == 1:
                 busy = candidates
             else:
@@ -218,6 +222,8 @@ class Router:
     def _server_notification(self, message: Message) -> None:
         method = message["method"]
         params = message.get("params") or {}
+        if method.endswith("/list_changed") and self.on_event is not None:
+            self.on_event("changed", message)
         if method == "notifications/progress":
             token = params.get("progressToken")
             pending = self._pending.get(token) if isinstance(token, int) else None
@@ -252,8 +258,12 @@ class Router:
         error = errors.UpstreamExited(f"the {self.name} server stopped while handling this request: {reason}")
         for pending in failed.values():
             self._fail(pending, error, pop=False)
+        if self.on_event is not None:
+            self.on_event("down", None)
 
     def upstream_ready(self, first: bool) -> None:
+        if self.on_event is not None:
+            self.on_event("ready", None)
         if first:
             return
         for uri in self._subscribers:  # a new process knows nothing of earlier subscriptions

@@ -40,6 +40,7 @@ class ClientSession:
         self.subscriptions: set[str] = set()
         self.created = self.last_active = time.monotonic()
         self.closed = False
+        self.owner: str | None = None  # the identity that opened it; others cannot use it
 
     @property
     def initialized(self) -> bool:

@@ -10,9 +10,8 @@ stopped when the session ends: DELETE, SSE disconnect, or the idle timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +23,7 @@ from gateway.errors import CapacityExceeded, GatewayError, ProtocolError, Sessio
 from gateway.jsonrpc import Message
 from gateway.router import Router
 from gateway.session import ClientSession
+from gateway.upstream.base import Upstream
 from gateway.upstream.stdio import StdioUpstream
 
 log = structlog.get_logger("gateway.sessions")
@@ -54,35 +54,109 @@ class StdioServer:
         return 32 if self.session_mode == "per-session" else 10_000
 
 
-class SessionManager:
-    def __init__(self, server: StdioServer) -> None:
-        self.server = server
+def shared_init_params() -> Message:
+    """What the gateway says when it initializes a child that many clients will share."""
+    return {
+        "protocolVersion": jsonrpc.LATEST_VERSION,
+        "capabilities": GATEWAY_CAPABILITIES,
+        "clientInfo": {"name": "harbor-gateway", "version": __version__},
+    }
+
+
+def supervised_router(
+    name: str, spawn: Callable[[], Upstream], init_params: Message, request_timeout: float, max_message_bytes: int
+) -> Router:
+    """A router over a supervised child, already starting."""
+    router = Router(name, request_timeout, max_message_bytes)
+    router.child = Child(
+        name,
+        spawn,
+        init_params,
+        on_message=router.from_upstream,
+        on_down=router.upstream_down,
+        on_ready=router.upstream_ready,
+        on_frame_too_large=router.frame_too_large,
+    )
+    router.child.start()
+    return router
+
+
+class SessionTable:
+    """Sessions by id with a cap and idle reaping; subclasses say what opening and closing mean."""
+
+    def __init__(self, cap: int, idle_timeout: float) -> None:
+        self.cap = cap
+        self.idle_timeout = idle_timeout
         self.sessions: dict[str, ClientSession] = {}
-        self.shared: Router | None = None
         self._reaper: asyncio.Task[None] | None = None
 
-    # --- lifecycle -----------------------------------------------------------------------------------------
+    def _add(self, session: ClientSession) -> None:
+        """Raises: CapacityExceeded when the session cap is reached."""
+        if len(self.sessions) >= self.cap:
+            raise CapacityExceeded(
+                f"the gateway already serves {self.cap} sessions (--max-sessions); close one (DELETE) or try later"
+            )
+        self.sessions[session.id] = session
+
+    def get(self, session_id: str, identity: Any = None) -> ClientSession:
+        """Raises: SessionNotFound for unknown or terminated sessions, and for another identity's session."""
+        session = self.sessions.get(session_id)
+        if session is None or (identity is not None and session.owner not in (None, getattr(identity, "name", None))):
+            raise SessionNotFound("Session not found: it was terminated or never existed; initialize a new one")
+        return session
+
+    async def close(self, session_id: str, reason: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return
+        session.closed = True
+        await self._closed(session)
+        log.info("session_end", session=session_id, reason=reason, seconds=round(time.monotonic() - session.created, 3))
+
+    async def _closed(self, session: ClientSession) -> None:
+        """What ending a session releases (routers, children)."""
+
+    def start_reaper(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def close_all(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        await asyncio.gather(*(self.close(s, "gateway stopping") for s in list(self.sessions)))
+
+    async def _reap(self) -> None:
+        period = max(0.05, min(30.0, self.idle_timeout / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            idle = [s.id for s in self.sessions.values() if s.idle_for(now) > self.idle_timeout]
+            for session_id in idle:
+                try:
+                    await self.close(session_id, "idle timeout")
+                except Exception:
+                    log.exception("reap_failed", session=session_id)
+
+
+class SessionManager(SessionTable):
+    """translate's sessions over one stdio server, shared or per session."""
+
+    def __init__(self, server: StdioServer) -> None:
+        super().__init__(server.session_cap, server.idle_timeout)
+        self.server = server
+        self.shared: Router | None = None
 
     async def start(self) -> None:
         if self.server.session_mode == "shared":
-            init = {
-                "protocolVersion": jsonrpc.LATEST_VERSION,
-                "capabilities": GATEWAY_CAPABILITIES,
-                "clientInfo": {"name": "harbor-gateway", "version": __version__},
-            }
-            self.shared = self._router(init, env={})
-        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+            self.shared = self._router(shared_init_params(), env={})
+        self.start_reaper()
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-        await asyncio.gather(*(self.close(s.id, "gateway stopping") for s in list(self.sessions.values())))
+        await self.close_all()
         if self.shared is not None and self.shared.child is not None:
             await self.shared.child.stop()
 
     def _router(self, init_params: Message, env: dict[str, str]) -> Router:
         server = self.server
-        router = Router(server.name, server.request_timeout, server.max_message_bytes)
 
         def spawn() -> StdioUpstream:
             return StdioUpstream(
@@ -93,40 +167,17 @@ class SessionManager:
                 max_message_bytes=server.max_message_bytes,
             )
 
-        router.child = Child(
-            server.name,
-            spawn,
-            init_params,
-            on_message=router.from_upstream,
-            on_down=router.upstream_down,
-            on_ready=router.upstream_ready,
-            on_frame_too_large=router.frame_too_large,
-        )
-        router.child.start()
-        return router
+        return supervised_router(server.name, spawn, init_params, server.request_timeout, server.max_message_bytes)
 
-    # --- sessions ------------------------------------------------------------------------------------------
-
-    def open(self, kind: str, headers: dict[str, str] | None = None) -> ClientSession:
+    def open(self, kind: str, headers: dict[str, str] | None = None, identity: Any = None) -> ClientSession:
         """Raises: CapacityExceeded when the session cap is reached."""
-        cap = self.server.session_cap
-        if len(self.sessions) >= cap:
-            raise CapacityExceeded(
-                f"the gateway already serves {cap} sessions (--max-sessions); close one (DELETE) or try later"
-            )
         env = {}
         if self.server.session_mode == "per-session" and headers:
             env = {var: headers[h] for h, var in self.server.header_to_env.items() if h in headers}
         session = ClientSession(kind, env)
-        self.sessions[session.id] = session
+        session.owner = getattr(identity, "name", None)
+        self._add(session)
         log.info("session_start", session=session.id, transport=kind, mode=self.server.session_mode)
-        return session
-
-    def get(self, session_id: str) -> ClientSession:
-        """Raises: SessionNotFound for unknown or terminated sessions."""
-        session = self.sessions.get(session_id)
-        if session is None:
-            raise SessionNotFound("Session not found: it was terminated or never existed; initialize a new one")
         return session
 
     async def initialize(self, session: ClientSession, request: Message) -> Message:
@@ -157,27 +208,12 @@ class SessionManager:
         )
         return {"jsonrpc": "2.0", "id": request["id"], "result": result}
 
-    async def close(self, session_id: str, reason: str) -> None:
-        session = self.sessions.pop(session_id, None)
-        if session is None:
-            return
-        session.closed = True
+    async def _closed(self, session: ClientSession) -> None:
         router: Router | None = session.router
         if router is not None:
             router.detach(session)
             if router is not self.shared and router.child is not None:
                 await router.child.stop()
-        log.info("session_end", session=session_id, reason=reason, seconds=round(time.monotonic() - session.created, 3))
-
-    async def _reap(self) -> None:
-        period = max(0.05, min(30.0, self.server.idle_timeout / 4))
-        while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            idle = [s.id for s in self.sessions.values() if s.idle_for(now) > self.server.idle_timeout]
-            for session_id in idle:
-                with contextlib.suppress(Exception):
-                    await self.close(session_id, "idle timeout")
 
     # --- health --------------------------------------------------------------------------------------------
 

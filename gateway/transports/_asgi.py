@@ -23,6 +23,12 @@ def headers_of(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def identity_of(scope: Scope) -> Any:
+    """The identity an authentication middleware put in the scope, or None."""
+    state = scope.get("state")
+    return state.get("identity") if isinstance(state, dict) else None
+
+
 def query_param(scope: Scope, name: str) -> str | None:
     from urllib.parse import parse_qs
 

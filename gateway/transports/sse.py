@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from gateway import errors, jsonrpc
 from gateway.errors import GatewayError, MessageTooLarge, SessionNotFound
 from gateway.sessions import SessionManager
-from gateway.transports._asgi import headers_of, query_param, read_body, send_empty, send_error
+from gateway.transports._asgi import headers_of, identity_of, query_param, read_body, send_empty, send_error
 from gateway.transports._outbox import SSEOutbox
 
 
@@ -35,7 +35,7 @@ class SSEStream:
             )
             return
         try:
-            session = self.manager.open("sse", headers_of(scope))
+            session = self.manager.open("sse", headers_of(scope), identity_of(scope))
         except GatewayError as exc:
             await send_error(send, 503, exc.code, exc.message)
             return
@@ -79,7 +79,7 @@ class SSEMessages:
             )
             return
         try:
-            session = self.manager.get(session_id)
+            session = self.manager.get(session_id, identity_of(scope))
             body = jsonrpc.decode(await read_body(scope, receive, self.max_message_bytes))
             messages = body if isinstance(body, list) and body else [body]
             kinds = [jsonrpc.classify(m) for m in messages]

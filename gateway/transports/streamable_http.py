@@ -23,7 +23,7 @@ from gateway.errors import GatewayError, MessageTooLarge, SessionNotFound
 from gateway.jsonrpc import Message, RequestId
 from gateway.session import ClientSession
 from gateway.sessions import SessionManager
-from gateway.transports._asgi import headers_of, read_body, send_empty, send_error, send_json
+from gateway.transports._asgi import headers_of, identity_of, read_body, send_empty, send_error, send_json
 from gateway.transports._outbox import SSEOutbox
 
 SESSION_HEADER = "mcp-session-id"
@@ -94,7 +94,7 @@ class StreamableHTTP:
             await self._initialize(messages[0], headers, wants_json, scope, receive, send)
             return
 
-        session = await self._session(headers, send)
+        session = await self._session(scope, headers, send)
         if session is None:
             return
         if isinstance(body, list) and session.protocol_version not in jsonrpc.BATCH_VERSIONS:
@@ -137,7 +137,7 @@ class StreamableHTTP:
             )
             return
         try:
-            session = self.manager.open("streamable-http", headers)
+            session = self.manager.open("streamable-http", headers, identity_of(scope))
         except GatewayError as exc:
             await send_error(send, 503, exc.code, exc.message, request["id"])
             return
@@ -226,7 +226,7 @@ class StreamableHTTP:
         if "text/event-stream" not in headers.get("accept", ""):
             await send_error(send, 406, errors.INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream")
             return
-        session = await self._session(headers, send)
+        session = await self._session(scope, headers, send)
         if session is None:
             return
         if session.default is not None and not getattr(session.default, "closed", False):
@@ -247,13 +247,13 @@ class StreamableHTTP:
             session.detach_default(outbox)
 
     async def _delete(self, scope: Scope, send: Send) -> None:
-        session = await self._session(headers_of(scope), send)
+        session = await self._session(scope, headers_of(scope), send)
         if session is None:
             return
         await self.manager.close(session.id, "client sent DELETE")
         await send_empty(send, 200)
 
-    async def _session(self, headers: dict[str, str], send: Send) -> ClientSession | None:
+    async def _session(self, scope: Scope, headers: dict[str, str], send: Send) -> ClientSession | None:
         """The session a request names, or None after answering 400/404 for it."""
         session_id = headers.get(SESSION_HEADER)
         if not session_id:
@@ -268,7 +268,7 @@ class StreamableHTTP:
             )
             return None
         try:
-            session = self.manager.get(session_id)
+            session = self.manager.get(session_id, identity_of(scope))
         except SessionNotFound as exc:
             await send_error(send, 404, exc.code, exc.message)
             return None
