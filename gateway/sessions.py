@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -79,6 +79,20 @@ def supervised_router(
     )
     router.child.start()
     return router
+
+
+class Sessions(Protocol):
+    """What the HTTP transports need from a session table (translate's, or a merged view's)."""
+
+    sessions: dict[str, ClientSession]
+
+    def open(self, kind: str, headers: dict[str, str] | None = None, identity: Any = None) -> ClientSession: ...
+
+    def get(self, session_id: str, identity: Any = None) -> ClientSession: ...
+
+    async def initialize(self, session: ClientSession, request: Message) -> Message: ...
+
+    async def close(self, session_id: str, reason: str) -> None: ...
 
 
 class SessionTable:

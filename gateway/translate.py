@@ -10,12 +10,12 @@ contract (docs and scripts use them); uvicorn is imported only when serving.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shlex
 import sys
 from collections.abc import Sequence
 
+from gateway.addresses import is_loopback
 from gateway.app import HTTPOptions, build_app
 from gateway.sessions import SessionManager, StdioServer
 
@@ -98,15 +98,6 @@ def _pairs(items: Sequence[str], flag: str, p: argparse.ArgumentParser) -> dict[
             p.error(f"{flag} takes KEY=VALUE, got {item!r}")
         pairs[key] = value
     return pairs
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def settings(argv: Sequence[str] | None = None) -> tuple[StdioServer, HTTPOptions, argparse.Namespace]:

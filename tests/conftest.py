@@ -117,3 +117,62 @@ def node_env(home: Path) -> dict[str, str]:
     if not (NODE_BIN / "node").exists():
         pytest.fail("Node 22 tools are missing: run `make tools` (make test does it for you)")
     return {**os.environ, "HOME": str(home), "PATH": f"{NODE_BIN}:{NODE_MODULES_BIN}:{os.environ['PATH']}"}
+
+
+class HubProcess:
+    """A running aggregating gateway (`python -m gateway serve`) on a config written for the test."""
+
+    def __init__(self, config: str, directory: Path, env: dict[str, str] | None = None, strict: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = directory / "harbor.yaml"
+        self.config_path.write_text(config)
+        self.stderr_path = directory / f"hub-{self.port}.log"
+        self._stderr = self.stderr_path.open("wb")
+        argv = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path), "--port", str(self.port)]
+        full_env = {**os.environ, "HARBOR_PYTHON": sys.executable, **(env or {})}
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env=full_env)
+        self.wait_ready(strict)
+
+    def wait_ready(self, strict: bool = True, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        path = "/readyz?strict=1" if strict else "/readyz"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gateway not ready within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._stderr.close()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[type[HubProcess]]:
+    started: list[HubProcess] = []
+
+    class _Started(HubProcess):
+        def __init__(self, config: str, **kwargs: object) -> None:
+            super().__init__(config, tmp_path, **kwargs)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield _Started
+    for h in started:
+        h.stop()

@@ -7,12 +7,14 @@ Stateless and cheap: a few header comparisons per request, nothing allocated on 
   request without Origin (every non-browser client) is allowed.
 - Token: with a token configured, `Authorization: Bearer <token>` is required (401), compared in
   constant time. Health endpoints stay open for probes.
+`Authenticate` (the aggregating gateway's) maps the bearer credential to an identity instead.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -81,3 +83,38 @@ class Guard:
     def _origin_ok(self, origin: str) -> bool:
         origin = origin.rstrip("/")
         return origin in self._origins or "*" in self._origins or is_loopback_origin(origin)
+
+
+class Authenticate:
+    """Pure-ASGI authentication: `Authorization` → an identity in `scope["state"]["identity"]`, or 401/403.
+
+    `authenticate` raises an error carrying `status` and a safe `message` (it never echoes the token).
+    Health and metrics endpoints stay open for probes and scrapers.
+    """
+
+    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str | None], Any], open_paths: Iterable[str]) -> None:
+        self.app = app
+        self._authenticate = authenticate
+        self._open = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._open:
+            await self.app(scope, receive, send)
+            return
+        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        try:
+            identity = self._authenticate(header)
+        except Exception as exc:  # the authenticator's own error type; anything else is a 401 too
+            status = getattr(exc, "status", 401)
+            message = getattr(exc, "message", "Unauthorized")
+            await send_error(
+                send,
+                status,
+                errors.INVALID_REQUEST,
+                message,
+                headers=[(b"www-authenticate", b'Bearer realm="harbor"')] if status == 401 else None,
+            )
+            return
+        state = scope.setdefault("state", {})
+        state["identity"] = identity
+        await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import errors, jsonrpc
 from gateway.errors import GatewayError, MessageTooLarge, SessionNotFound
-from gateway.sessions import SessionManager
+from gateway.sessions import Sessions
 from gateway.transports._asgi import headers_of, identity_of, query_param, read_body, send_empty, send_error
 from gateway.transports._outbox import SSEOutbox
 
@@ -23,7 +23,7 @@ from gateway.transports._outbox import SSEOutbox
 class SSEStream:
     """The ASGI app at the SSE path (GET)."""
 
-    def __init__(self, manager: SessionManager, message_path: str, keep_alive: float) -> None:
+    def __init__(self, manager: Sessions, message_path: str, keep_alive: float) -> None:
         self.manager = manager
         self.message_path = message_path
         self.keep_alive = keep_alive
@@ -59,7 +59,7 @@ class SSEStream:
 class SSEMessages:
     """The ASGI app at the message path (POST)."""
 
-    def __init__(self, manager: SessionManager, max_message_bytes: int) -> None:
+    def __init__(self, manager: Sessions, max_message_bytes: int) -> None:
         self.manager = manager
         self.max_message_bytes = max_message_bytes
 

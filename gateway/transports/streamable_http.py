@@ -22,7 +22,7 @@ from gateway import errors, jsonrpc
 from gateway.errors import GatewayError, MessageTooLarge, SessionNotFound
 from gateway.jsonrpc import Message, RequestId
 from gateway.session import ClientSession
-from gateway.sessions import SessionManager
+from gateway.sessions import Sessions
 from gateway.transports._asgi import headers_of, identity_of, read_body, send_empty, send_error, send_json
 from gateway.transports._outbox import SSEOutbox
 
@@ -34,7 +34,7 @@ SAFETY_MARGIN = 30.0  # seconds past the router's own deadline before the transp
 class StreamableHTTP:
     """The ASGI app mounted at the Streamable HTTP path (e.g. /mcp)."""
 
-    def __init__(self, manager: SessionManager, keep_alive: float, max_message_bytes: int) -> None:
+    def __init__(self, manager: Sessions, keep_alive: float, max_message_bytes: int) -> None:
         self.manager = manager
         self.keep_alive = keep_alive
         self.max_message_bytes = max_message_bytes

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.translate import is_loopback, settings
+from gateway.addresses import is_loopback
+from gateway.translate import settings
 
 
 def test_defaults_serve_both_transports_on_loopback_in_shared_mode() -> None:

@@ -1,0 +1,74 @@
+"""Prometheus metrics of the aggregating gateway, in a registry of its own (never the global one).
+
+Counters and histograms are updated when a call finishes; gauges that mirror live state (sessions, calls
+in flight, child restarts, server state) are read at scrape time from the hub, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STATES = ("starting", "ready", "restarting", "failed", "stopped")
+
+
+class Metrics:
+    def __init__(self, live: Callable[[], dict[str, Any]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "harbor_tool_calls",
+            "Tool calls by server, tool and outcome",
+            ["server", "tool", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "harbor_tool_call_duration_seconds",
+            "Tool call latency",
+            ["server"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.rate_limited = Counter(
+            "harbor_rate_limited", "Calls refused by a rate limit", ["identity"], registry=self.registry
+        )
+        self.registry.register(_Live(live))
+
+    def call_done(self, record: dict[str, Any]) -> None:
+        outcome = str(record["outcome"])
+        self.calls.labels(record["server"], record["tool"], outcome.split(":")[0]).inc()
+        if outcome == "rate_limited":
+            self.rate_limited.labels(record["identity"]).inc()
+        else:
+            self.latency.labels(record["server"]).observe(float(record["duration_ms"]) / 1000)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Live(Collector):
+    def __init__(self, live: Callable[[], dict[str, Any]]) -> None:
+        self._live = live
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._live()
+        sessions = GaugeMetricFamily("harbor_sessions", "Open client sessions")
+        sessions.add_metric([], snapshot["sessions"])
+        inflight = GaugeMetricFamily("harbor_calls_in_flight", "Calls awaiting a reply", labels=["server"])
+        restarts = GaugeMetricFamily("harbor_child_restarts", "Restarts of each upstream", labels=["server"])
+        state = GaugeMetricFamily(
+            "harbor_server_state", "1 for the state each server is in", labels=["server", "state"]
+        )
+        for server in snapshot["servers"]:
+            inflight.add_metric([server["name"]], server["in_flight"])
+            restarts.add_metric([server["name"]], server["restarts"])
+            for name in STATES:
+                state.add_metric([server["name"], name], 1.0 if server["state"] == name else 0.0)
+        yield from (sessions, inflight, restarts, state)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
