@@ -49,6 +49,8 @@ class Target:
     argv: list[str]
     path: str
     env: dict[str, str] | None = None
+    tool: str = "echo"
+    ready: str = "/readyz"
 
 
 def free_port() -> int:
@@ -60,6 +62,7 @@ def free_port() -> int:
 def targets(port: int) -> list[Target | str]:
     """Every target of the run; a string is a skipped target with its reason."""
     translate = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
+    hub = [PY, "-m", "gateway", "serve", "--config", str(hub_config(1)), "--port", str(port), "--log-level", "warning"]
     found: list[Target | str] = [
         Target(
             "no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"
@@ -68,6 +71,8 @@ def targets(port: int) -> list[Target | str]:
         Target("translate shared", "sse", translate, "/sse"),
         Target("translate per-session", "streamable", [*translate, "--session-mode", "per-session"], "/mcp"),
         Target("translate per-session", "sse", [*translate, "--session-mode", "per-session"], "/sse"),
+        Target("gateway merged", "streamable", hub, "/mcp", tool="echo-0__echo", ready="/readyz?strict=1"),
+        Target("gateway merged", "sse", hub, "/sse", tool="echo-0__echo", ready="/readyz?strict=1"),
     ]
     proxy = PEERS_BIN / "mcp-proxy"
     if proxy.exists():
@@ -139,7 +144,7 @@ async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str
             for call_id in range(1, calls + 1):
                 text = f"s{index}-c{call_id}"
                 started = time.perf_counter()
-                reply = await client.call(call_id, "echo", {"text": text})
+                reply = await client.call(call_id, target.tool, {"text": text})
                 latencies.append(time.perf_counter() - started)
                 reply = reply[-1] if isinstance(reply, list) else reply
                 try:
@@ -169,11 +174,9 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        ready = "/readyz" if target.name.startswith(("translate", "no-op")) else target.path
-        if target.name == "translate shared":
-            startup = wait_http(base + "/readyz")
-        else:
-            startup = wait_http(base + ready, method="GET" if ready != "/mcp" else "OPTIONS")
+        ours = target.name.startswith(("translate", "no-op", "gateway"))
+        ready = target.ready if ours else target.path
+        startup = wait_http(base + ready, method="GET" if ready != "/mcp" else "OPTIONS")
         asyncio.run(load(base, target, 2, 20))  # warm-up
         stats = asyncio.run(load(base, target, sessions, calls))
         return {"target": target.name, "transport": target.transport, "startup_s": startup, **stats}
@@ -190,6 +193,44 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
             proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def hub_config(servers: int) -> Path:
+    """A gateway config docking `servers` copies of the raw echo child."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"hub-{servers}.yaml"
+    lines = ["mcpServers:"]
+    for i in range(servers):
+        lines += [f"  echo-{i}:", f"    command: {PY}", f"    args: [\"{ROOT / 'bench' / 'echo_child.py'}\"]"]
+    lines += ["gateway:", "  host: 127.0.0.1", "  audit: {path: null}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def _list_latency(base: str, calls: int) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http:
+        client = Streamable(http, base + "/mcp")
+        await client.initialize()
+        await client.post({"jsonrpc": "2.0", "id": 0, "method": "tools/list"})  # fills the caches
+        times = []
+        for i in range(calls):
+            started = time.perf_counter()
+            status, _, messages = await client.post({"jsonrpc": "2.0", "id": i + 1, "method": "tools/list"})
+            times.append(time.perf_counter() - started)
+            assert status == 200 and len(messages[0]["result"]["tools"]) == 5
+        times.sort()
+        return {"p50_ms": statistics.median(times) * 1000, "p99_ms": times[int(len(times) * 0.99) - 1] * 1000}
+
+
+def list_latency(port: int, calls: int = 500) -> dict[str, float]:
+    argv = [PY, "-m", "gateway", "serve", "--config", str(hub_config(5)), "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz?strict=1")
+        return asyncio.run(_list_latency(f"http://127.0.0.1:{port}", calls))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
 
 
 def direct_child(calls: int = 20000) -> float:
@@ -321,6 +362,7 @@ def main() -> None:
     times = startup_times(port)
     report["startup_s"] = {"median": statistics.median(times), "max": max(times)}
     report["idle_sse"] = idle_sse(port, args.idle_sse)
+    report["tools_list_5_servers"] = list_latency(port)
     ok = [r for r in rows if "error" not in r]
     ceiling = next(float(r["calls_per_s"]) for r in ok if r["target"].startswith("no-op"))  # type: ignore[arg-type, union-attr]
     proxy = {str(r["transport"]): float(r["calls_per_s"]) for r in ok if str(r["target"]).startswith("mcp-proxy")}  # type: ignore[arg-type]
@@ -337,6 +379,15 @@ def main() -> None:
             **report["idle_sse"]
         ),  # type: ignore[arg-type]
     ]
+    md.append("- gateway `tools/list` over 5 docked servers (cached), 500 calls: p50 {p50_ms:.2f} ms, p99 {p99_ms:.2f} ms".format(**report["tools_list_5_servers"]))  # type: ignore[arg-type]
+    merged = {str(r["transport"]): r for r in ok if str(r["target"]) == "gateway merged"}
+    bare = {str(r["transport"]): r for r in ok if str(r["target"]) == "translate shared"}
+    for transport in sorted(set(merged) & set(bare)):
+        m, b = merged[transport], bare[transport]
+        md.append(
+            f"- gateway merged vs bare translate ({transport}): throughput {float(m['calls_per_s']) / float(b['calls_per_s']):.2f}×, "  # type: ignore[arg-type]
+            f"p50 latency {float(m['p50_ms']) / float(b['p50_ms']):.2f}×"  # type: ignore[arg-type]
+        )
     md += [f"- skipped: {s}" for s in skipped]
     text = "\n".join(md)
     print("\n" + text)

@@ -15,7 +15,9 @@ restarting server never fails `initialize` or the lists for the others: its entr
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -75,6 +77,15 @@ class _SubSession(ClientSession):
         self.protocol_version = parent.protocol_version
         self.capabilities = parent.capabilities
         self.streams = parent.streams  # replies land on the client's own streams, keyed by its own ids
+        self.own_router = False  # True when this session has a child of its own on a per-session server
+
+    async def release(self) -> None:
+        router = self.router
+        if router is None:
+            return
+        router.detach(self)
+        if self.own_router and self.server.per_session is not None:
+            await self.server.per_session.close(router)
 
     def deliver(self, message: Message, related: RequestId | None = None) -> None:
         self.parent.aggregator.from_sub(self, message, related)
@@ -100,18 +111,33 @@ class MergedSession(ClientSession):
         return super().idle_for(now)
 
     def sub(self, server: DockedServer) -> _SubSession:
+        """This session's presence on `server`: on its shared router, or on a child of its own (per-session).
+
+        Raises:
+            CapacityExceeded: a per-session server already runs its `max_sessions` children.
+        """
         sub = self.subs.get(server.slug)
         if sub is None or sub.server is not server:
             sub = _SubSession(self, server)
-            server.router.attach(sub)
+            router = server.router
+            if server.per_session is not None:
+                router = server.per_session.open(
+                    {
+                        "protocolVersion": self.protocol_version,
+                        "capabilities": self.capabilities,
+                        "clientInfo": self.client_info,
+                    }
+                )
+                sub.own_router = True
+            router.attach(sub)
             self.subs[server.slug] = sub
         return sub
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.closed = True
-        for sub in self.subs.values():
-            sub.server.router.detach(sub)
-        self.subs.clear()
+        subs, self.subs = list(self.subs.values()), {}
+        for sub in subs:
+            await sub.release()
 
 
 class Aggregator:
@@ -144,7 +170,7 @@ class Aggregator:
         for session in self.sessions.values():
             sub = session.subs.pop(slug, None)
             if sub is not None:
-                server.router.detach(sub)
+                asyncio.get_running_loop().create_task(sub.release())
         self._announce_all()
 
     def _announce_all(self) -> None:
@@ -178,9 +204,9 @@ class Aggregator:
         self.sessions[session.id] = session
         return {"jsonrpc": "2.0", "id": request["id"], "result": result}
 
-    def close(self, session: MergedSession) -> None:
+    async def close(self, session: MergedSession) -> None:
         self.sessions.pop(session.id, None)
-        session.close()
+        await session.close()
 
     # --- client → servers --------------------------------------------------------------------------------
 
@@ -214,11 +240,10 @@ class Aggregator:
         elif method == "completion/complete":
             await self._complete(session, message)
         elif method == "logging/setLevel":
-            for server in self._visible(session.identity):
+            for server in self._visible(session.identity):  # shared children: the level is everyone's
                 if server.state == "ready" and "logging" in server.capabilities:
-                    await server.router.from_client(
-                        session.sub(server), {**message, "id": f"lvl-{next(self._ids)}"}, "request"
-                    )
+                    with contextlib.suppress(GatewayError):
+                        await server.request("logging/setLevel", params, timeout=5.0)
             session.deliver({"jsonrpc": "2.0", "id": request_id, "result": {}}, request_id)
         else:
             raise _MethodNotFound(method)
@@ -277,7 +302,8 @@ class Aggregator:
         await self._forward(session, server, {**message, "params": {**params, "ref": ref}})
 
     async def _forward(self, session: MergedSession, server: DockedServer, message: Message) -> None:
-        await server.router.from_client(session.sub(server), message, "request")
+        sub = session.sub(server)
+        await sub.router.from_client(sub, message, "request")
 
     async def _notification(self, session: MergedSession, message: Message) -> None:
         method = message["method"]
@@ -287,18 +313,19 @@ class Aggregator:
             request_id = (message.get("params") or {}).get("requestId")
             call = session.calls.get(request_id) if isinstance(request_id, (int, str)) else None
             server = self.servers.get(call.server) if call else None
-            if server is not None:
-                await server.router.from_client(session.sub(server), message, "notification")
+            sub = session.subs.get(server.slug) if server is not None else None
+            if sub is not None:
+                await sub.router.from_client(sub, message, "notification")
             return
         for sub in list(session.subs.values()):  # roots/list_changed and the like: every server this client uses
-            await sub.server.router.from_client(sub, message, "notification")
+            await sub.router.from_client(sub, message, "notification")
 
     async def _response(self, session: MergedSession, message: Message) -> None:
         route = session.outgoing.pop(message["id"], None) if isinstance(message["id"], int) else None
         if route is None:
             return
         sub, original = route
-        await sub.server.router.from_client(sub, {**message, "id": original}, "response")
+        await sub.router.from_client(sub, {**message, "id": original}, "response")
 
     # --- servers → client ---------------------------------------------------------------------------------
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import structlog
 
-from gateway import jsonrpc
-from gateway.errors import UpstreamError
+from gateway.errors import CapacityExceeded, UpstreamError
 from gateway.jsonrpc import Message, RequestId
 from gateway.router import Router
 from gateway.session import ClientSession
@@ -65,6 +64,7 @@ class DockedServer:
         self._fetching: dict[str, asyncio.Task[list[Message]]] = {}
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[DockedServer, str], None]] = []  # told "changed" / "ready" / "down"
+        self.per_session: PerSession | None = None  # set for servers that give each session its own child
         router.on_event = self._event
 
     @property
@@ -145,5 +145,27 @@ class DockedServer:
             listener(self, kind if message is None else message["method"])
 
 
-def notification(method: str) -> Message:
-    return jsonrpc.notification(method, {})
+class PerSession:
+    """Children of a per-session server, one per client session, capped.
+
+    The docked server's shared child stays as the catalog (lists are read from it); each session's calls go
+    to its own child, spawned with the client's own initialize parameters and stopped with the session.
+    """
+
+    def __init__(self, factory: Callable[[Message], Router], cap: int) -> None:
+        self._factory = factory
+        self.cap = cap
+        self.routers: set[Router] = set()
+
+    def open(self, init_params: Message) -> Router:
+        """Raises: CapacityExceeded when `cap` children already run."""
+        if len(self.routers) >= self.cap:
+            raise CapacityExceeded(f"this server already runs {self.cap} per-session children (max_sessions)")
+        router = self._factory(init_params)
+        self.routers.add(router)
+        return router
+
+    async def close(self, router: Router) -> None:
+        self.routers.discard(router)
+        if router.child is not None:
+            await router.child.stop()

@@ -24,7 +24,7 @@ from gateway.addresses import is_loopback
 from gateway.aggregate import Aggregator, Hooks
 from gateway.child import describe
 from gateway.config import HarborConfig, ServerConfig, load_config
-from gateway.docked import DockedServer
+from gateway.docked import DockedServer, PerSession
 from gateway.merged import MergedManager
 from gateway.metrics import Metrics
 from gateway.policy.audit import AuditLog
@@ -116,6 +116,12 @@ class Hub:
             slug, self._spawner(slug, server), shared_init_params(), server.request_timeout, max_bytes
         )
         docked = DockedServer(slug, router, settings=server)
+        if server.session_mode == "per-session":
+            spawn = self._spawner(slug, server)
+            docked.per_session = PerSession(
+                lambda init: supervised_router(slug, spawn, init, server.request_timeout, max_bytes),
+                server.max_sessions or 32,
+            )
         docked.listeners.append(self._server_event)
         self.docked[slug] = docked
         self._configs[slug] = server
@@ -149,6 +155,9 @@ class Hub:
         self.merged.remove_server(slug)
         if docked is not None and docked.router.child is not None:
             await docked.router.child.stop()
+        if docked is not None and docked.per_session is not None:
+            for router in list(docked.per_session.routers):
+                await docked.per_session.close(router)
         log.info("server_undocked", server=slug)
 
     def _server_event(self, server: DockedServer, what: str) -> None:
@@ -206,7 +215,7 @@ class Hub:
                     "last_error": child.get("last_error"),
                     "pid": child.get("pid"),
                     "tools": None if tools is None else len(tools),
-                    "in_flight": sum(len(s.inflight) for s in docked.router.sessions),
+                    "in_flight": sum(len(s.inflight) for r in self._routers(docked) for s in r.sessions),
                 }
             )
         sessions = len(self.merged_sessions.sessions) + sum(len(m.sessions) for m in self.single.values())
@@ -217,6 +226,10 @@ class Hub:
             "calls": list(self.calls),
             "errors": list(self.errors),
         }
+
+    @staticmethod
+    def _routers(docked: DockedServer) -> list[Any]:
+        return [docked.router, *(docked.per_session.routers if docked.per_session else ())]
 
     def readiness(self, strict: bool = False) -> tuple[bool, dict[str, Any]]:
         snap = self.snapshot()

@@ -46,7 +46,7 @@ class MergedManager(SessionTable):
 
     async def _closed(self, session: ClientSession) -> None:
         if isinstance(session, MergedSession):
-            self.aggregator.close(session)
+            await self.aggregator.close(session)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         servers = {slug: s.state for slug, s in self.aggregator.servers.items()}

@@ -27,7 +27,7 @@ from mcp.shared.exceptions import MCPError
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FIXTURE_SERVER, NODE_BIN, ROOT, HubProcess, Translate, node_env
-from tests.e2e.rawclient import Streamable
+from tests.e2e.rawclient import Streamable, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -299,6 +299,34 @@ async def test_reload_adds_and_removes_servers_without_dropping_sessions(hub: ty
                 int(_text(await client.call_tool("everything__whoami", {}))) == pid
             )  # untouched: same child, same session
     assert "config_reloaded" in h.log()
+
+
+async def test_per_session_servers_give_each_client_its_own_child(hub: type[HubProcess]) -> None:
+    config = f"""
+mcpServers:
+  private:{FIXTURE}
+    session_mode: per-session
+    max_sessions: 2
+gateway:
+  host: 127.0.0.1
+"""
+    h = hub(config)
+    async with aiohttp.ClientSession() as http:
+        a, b, c = (Streamable(http, h.url + "/mcp") for _ in range(3))
+        with anyio.fail_after(60):
+            for client in (a, b, c):
+                await client.initialize()
+            pid_a = int(text_of((await a.call(1, "private__whoami", {}))[-1]))
+            pid_b = int(text_of((await b.call(1, "private__whoami", {}))[-1]))
+            assert pid_a != pid_b
+            refused = (await c.call(1, "private__whoami", {}))[-1]
+            assert refused["error"]["code"] == -32013
+            assert await a.delete() == 200
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.path.exists(f"/proc/{pid_a}"):
+                await anyio.sleep(0.05)
+            assert not os.path.exists(f"/proc/{pid_a}")
+            assert int(text_of((await c.call(2, "private__whoami", {}))[-1])) not in (pid_a, pid_b)
 
 
 async def test_a_config_with_errors_names_the_key_and_the_problem(tmp_path: Path) -> None:
