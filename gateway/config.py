@@ -1,10 +1,14 @@
 """The gateway's configuration: pydantic models for the `mcpServers` file, and the loader that fills them.
 
 Contract: `load_config` reads YAML or JSON (JSON is YAML), expands `${VAR}` and `${VAR:-default}` in
-every string value (never in keys; `$${` writes a literal `${`), resolves relative `cwd`, `audit.path`
-and `jwks_file` against the file's folder, and validates. Every problem found is reported at once in a
-`ConfigError`, one line each, as `key.path: what is wrong`. The `mcpServers` block of a Claude Desktop
-config pastes in unchanged; unknown keys are errors so that typos are reported, not ignored.
+every string value (never in keys; `$${` writes a literal `${`; `:-` also applies to an empty variable),
+resolves relative `cwd`, `audit.path` and `jwks_file` against the file's folder, and validates. Every
+problem found is reported at once in a `ConfigError`, one line each, as `key.path: what is wrong`; a key
+repeated within one mapping is an error too. The `mcpServers` block of a Claude Desktop config pastes in
+unchanged; unknown keys are errors so that typos are reported, not ignored.
+
+Server names must give distinct slugs (`gateway.naming.slug` of `prefix`, else of the name), since the
+slug is what their tools are published under.
 
 Secrets (tokens, HMAC secrets) are `SecretStr`, so they never appear in a repr, a log or an error; error
 messages never echo input values. This module does no network I/O and starts nothing.
@@ -341,6 +345,22 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, 
     return config
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # untyped base
+    """A safe loader that reports a repeated key (a server defined twice) instead of keeping the last one."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}; each key may appear once per mapping", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> HarborConfig:
     """Read, expand and validate a YAML or JSON config file.
 
@@ -354,7 +374,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> H
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read the file: {getattr(exc, 'strerror', None) or exc}"], str(file)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "syntax"

@@ -339,6 +339,13 @@ def test_unreadable_file_syntax_error_and_empty_file_are_config_errors(tmp_path:
         load_config(_write(tmp_path, "# nothing\n"), {})
 
 
+def test_a_server_defined_twice_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = "mcpServers:\n  a: {command: x}\n  b: {command: y}\n  a: {command: z}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text), {})
+    assert caught.value.problems == ["line 4, column 3: duplicate key 'a'; each key may appear once per mapping"]
+
+
 def test_environ_defaults_to_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARBOR_TEST_CMD", "from-os")
     config = load_config(_write(tmp_path, "mcpServers: {a: {command: '${HARBOR_TEST_CMD}'}}\n"))

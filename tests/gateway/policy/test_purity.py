@@ -17,10 +17,14 @@ PURE = [
 
 
 def test_pure_modules_do_not_load_web_frameworks_or_the_sdk() -> None:
-    code = "import sys\n" + "".join(f"import {m}\n" for m in PURE) + (
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('starlette', 'uvicorn', 'sse_starlette', 'mcp', 'httpx', 'anyio'))\n"
-        "print(','.join(bad))\n"
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in PURE)
+        + (
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('starlette', 'uvicorn', 'sse_starlette', 'mcp', 'httpx', 'anyio'))\n"
+            "print(','.join(bad))\n"
+        )
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
