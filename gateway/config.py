@@ -10,8 +10,10 @@ unchanged; unknown keys are errors so that typos are reported, not ignored.
 Server names must give distinct slugs (`gateway.naming.slug` of `prefix`, else of the name), since the
 slug is what their tools are published under.
 
-Secrets (tokens, HMAC secrets) are `SecretStr`, so they never appear in a repr, a log or an error; error
-messages never echo input values. This module does no network I/O and starts nothing.
+Secrets (tokens, HMAC secrets) are `SecretStr`, and servers' `env` and `headers` are left out of the
+repr, so none of them appears in a repr, a log or an error; error messages never echo input values.
+(`args` and `url` are shown: pass secrets through `env` or `headers`.) This module does no network I/O
+and starts nothing.
 """
 
 from __future__ import annotations
@@ -81,11 +83,11 @@ class ServerConfig(_Model):
 
     command: str | None = None
     args: list[str] = []
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default={}, repr=False)  # often holds secrets: kept out of repr and logs
     cwd: str | None = None
     url: str | None = None
     type: Literal["stdio", "sse", "http", "streamable-http"] | None = None
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default={}, repr=False)
     session_mode: Literal["shared", "per-session"] = "shared"
     request_timeout: float = Field(default=300, gt=0)
     max_sessions: int | None = Field(default=None, gt=0)
@@ -176,7 +178,11 @@ class AuthConfig(_Model):
 
 
 class PolicyRule(_Model):
-    """Grants servers and tools (globs) to identities (name globs) or scopes; no identities nor scopes = all."""
+    """Grants servers and tools to identities (name globs) or scopes; no identities nor scopes = everyone.
+
+    `servers` globs match server slugs (the part of a public name before `__`), `tools` globs match the
+    upstream's original tool names.
+    """
 
     identities: list[str] = []
     scopes: list[str] = []
@@ -286,6 +292,10 @@ def _expand(value: Any, loc: tuple[int | str, ...], environ: Mapping[str, str], 
     return value
 
 
+def _describe_error(error: Mapping[str, Any]) -> str:
+    return _describe(error, HarborConfig)
+
+
 def _describe(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
@@ -338,7 +348,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, 
     try:
         config = HarborConfig.model_validate(expanded, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems += [_describe(error, HarborConfig) for error in exc.errors()]
+        unset = tuple(problem.partition(": ")[0] + ":" for problem in problems)  # already explained
+        problems += [line for line in map(_describe_error, exc.errors()) if not line.startswith(unset)]
         config = None
     if problems or config is None:
         raise ConfigError(problems) from None

@@ -202,10 +202,16 @@ def test_typo_key_is_rejected_with_a_suggestion() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     data = {
         "mcpServers": {"a": {"command": "x", "tools": {"alow": []}}, "b": {"url": "ftp://host"}},
-        "gateway": {"prot": 1, "policies": [{"tool": ["*"]}], "rate_limits": {"per_identity": {"rate": 0}}},
+        "gateway": {
+            "prot": 1,
+            "port": "${PORT}",
+            "policies": [{"tool": ["*"]}],
+            "rate_limits": {"per_identity": {"rate": 0}},
+        },
     }
     problems = _problems(data, {})
     assert set(problems) == {
+        "gateway.port: environment variable PORT is not set (set it, or write ${PORT:-default})",
         "mcpServers.a.tools.alow: unknown key; did you mean 'allow'?",
         "mcpServers.b: `url` must be an http:// or https:// URL",
         "gateway.prot: unknown key; did you mean 'port'?",
@@ -314,6 +320,10 @@ def test_secrets_never_appear_in_repr_str_or_dumps(tmp_path: Path) -> None:
     for text in (repr(config), str(config), config.model_dump_json()):
         assert ENV["ALICE_TOKEN"] not in text
         assert ENV["JWT_SECRET"] not in text
+    for text in (repr(config), str(config), repr(config.mcpServers["github"])):
+        assert ENV["GITHUB_TOKEN"] not in text
+        assert ENV["REMOTE_KEY"] not in text
+    assert config.mcpServers["github"].env["GITHUB_TOKEN"] == ENV["GITHUB_TOKEN"]  # still there for the child
 
 
 def test_short_secret_values_are_not_echoed_in_errors() -> None:

@@ -29,7 +29,8 @@ from gateway.naming import (
         ("data.analysis  server", "data-analysis-server"),
         ("--edge--", "edge"),
         ("a__b", "a-b"),
-        ("Café", "caf"),
+        ("Café Zürich", "cafe-zurich"),
+        ("\uff26\uff35\uff2c\uff2c width", "full-width"),  # fullwidth letters
     ],
 )
 def test_slug_maps_server_names_to_lowercase_alphanumerics_and_dashes(name: str, expected: str) -> None:
