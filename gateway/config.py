@@ -1,13 +1,19 @@
 """The gateway's configuration: pydantic models for the `mcpServers` file, and the loader that fills them.
 
 Contract: `load_config` reads YAML or JSON (JSON is YAML), expands `${VAR}` and `${VAR:-default}` in
-every string value (never in keys; `$${` writes a literal `${`), resolves relative `cwd`, `audit.path`
-and `jwks_file` against the file's folder, and validates. Every problem found is reported at once in a
-`ConfigError`, one line each, as `key.path: what is wrong`. The `mcpServers` block of a Claude Desktop
-config pastes in unchanged; unknown keys are errors so that typos are reported, not ignored.
+every string value (never in keys; `$${` writes a literal `${`; `:-` also applies to an empty variable),
+resolves relative `cwd`, `audit.path` and `jwks_file` against the file's folder, and validates. Every
+problem found is reported at once in a `ConfigError`, one line each, as `key.path: what is wrong`; a key
+repeated within one mapping is an error too. The `mcpServers` block of a Claude Desktop config pastes in
+unchanged; unknown keys are errors so that typos are reported, not ignored.
 
-Secrets (tokens, HMAC secrets) are `SecretStr`, so they never appear in a repr, a log or an error; error
-messages never echo input values. This module does no network I/O and starts nothing.
+Server names must give distinct slugs (`gateway.naming.slug` of `prefix`, else of the name), since the
+slug is what their tools are published under.
+
+Secrets (tokens, HMAC secrets) are `SecretStr`, and servers' `env` and `headers` are left out of the
+repr, so none of them appears in a repr, a log or an error; error messages never echo input values.
+(`args` and `url` are shown: pass secrets through `env` or `headers`.) This module does no network I/O
+and starts nothing.
 """
 
 from __future__ import annotations
@@ -77,11 +83,11 @@ class ServerConfig(_Model):
 
     command: str | None = None
     args: list[str] = []
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default={}, repr=False)  # often holds secrets: kept out of repr and logs
     cwd: str | None = None
     url: str | None = None
     type: Literal["stdio", "sse", "http", "streamable-http"] | None = None
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default={}, repr=False)
     session_mode: Literal["shared", "per-session"] = "shared"
     request_timeout: float = Field(default=300, gt=0)
     max_sessions: int | None = Field(default=None, gt=0)
@@ -146,6 +152,8 @@ class JWTConfig(_Model):
     def _check_keys(self) -> JWTConfig:
         if "HS256" in self.algorithms and self.secret is None:
             raise ValueError("HS256 needs `secret` (pass it as ${ENV_VAR})")
+        if self.secret is not None and len(self.secret.get_secret_value().encode()) < 32:
+            raise ValueError("`secret` must be at least 32 bytes long for HS256 (RFC 7518 section 3.2)")
         sources = [s for s in (self.public_key, self.jwks_file, self.jwks_url) if s is not None]
         if "RS256" in self.algorithms and len(sources) != 1:
             raise ValueError("RS256 needs exactly one of `public_key`, `jwks_file` or `jwks_url`")
@@ -170,7 +178,11 @@ class AuthConfig(_Model):
 
 
 class PolicyRule(_Model):
-    """Grants servers and tools (globs) to identities (name globs) or scopes; no identities nor scopes = all."""
+    """Grants servers and tools to identities (name globs) or scopes; no identities nor scopes = everyone.
+
+    `servers` globs match server slugs (the part of a public name before `__`), `tools` globs match the
+    upstream's original tool names.
+    """
 
     identities: list[str] = []
     scopes: list[str] = []
@@ -280,6 +292,10 @@ def _expand(value: Any, loc: tuple[int | str, ...], environ: Mapping[str, str], 
     return value
 
 
+def _describe_error(error: Mapping[str, Any]) -> str:
+    return _describe(error, HarborConfig)
+
+
 def _describe(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
@@ -332,11 +348,28 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, 
     try:
         config = HarborConfig.model_validate(expanded, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems += [_describe(error, HarborConfig) for error in exc.errors()]
+        unset = tuple(problem.partition(": ")[0] + ":" for problem in problems)  # already explained
+        problems += [line for line in map(_describe_error, exc.errors()) if not line.startswith(unset)]
         config = None
     if problems or config is None:
         raise ConfigError(problems) from None
     return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # untyped base
+    """A safe loader that reports a repeated key (a server defined twice) instead of keeping the last one."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}; each key may appear once per mapping", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> HarborConfig:
@@ -352,7 +385,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> H
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read the file: {getattr(exc, 'strerror', None) or exc}"], str(file)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "syntax"

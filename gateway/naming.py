@@ -3,7 +3,7 @@
 Clients accept tool and prompt names matching `NAME_PATTERN` (`^[a-zA-Z0-9_-]{1,64}$`). The gateway
 publishes `<server slug>__<original name>` and routes back through a `NameMap`.
 
-Server slugs contain only `[a-z0-9-]` (lower-cased, so a client that folds case cannot merge two
+Server slugs contain only `[a-z0-9-]` (accents dropped, lower-cased so a client that folds case cannot merge two
 servers), never `_`, at most 24 characters. Hence the first `__` of a public name always ends the slug,
 and names from two servers can never collide. Within one server, a name that is valid as is keeps its
 exact form; any other (too long, or with characters outside the pattern) becomes
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from urllib.parse import quote, unquote
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -49,11 +50,12 @@ def _digest(text: str, length: int) -> str:
 def slug(name: str) -> str:
     """Turn a server name into its slug: `[a-z0-9-]`, 1 to 24 characters, never containing `_`.
 
-    Runs of other characters become one `-`; leading and trailing `-` are dropped. A longer result is
-    cut and given a `-` plus 6 hex of sha256(name); a name with nothing usable becomes `server-<6 hex>`.
-    `slug(slug(x)) == slug(x)`.
+    Accents are dropped (`Zürich` → `zurich`), runs of other characters become one `-`, and leading and
+    trailing `-` are removed. A longer result is cut and given a `-` plus 6 hex of sha256(name); a name
+    with nothing usable becomes `server-<6 hex>`. `slug(slug(x)) == slug(x)`.
     """
-    text = _SLUG_INVALID.sub("-", name.lower()).strip("-")
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    text = _SLUG_INVALID.sub("-", folded.lower()).strip("-")
     if not text:
         return f"server-{_digest(name, 6)}"
     if len(text) <= _MAX_SLUG:

@@ -104,7 +104,7 @@ class _KeySet:
             document = json.loads(self._load())
             entries = document["keys"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("jwks unavailable", error=type(exc).__name__)
+            logger.warning("jwks unavailable; RS256 tokens are refused until it loads", error=repr(exc))
             return
         keys: dict[str | None, Any] = {}
         for entry in entries if isinstance(entries, list) else []:

@@ -1,0 +1,153 @@
+"""Audit lines: format, stable digest, redaction at depth, no file without a path, I/O errors never raise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import AuditConfig
+from gateway.policy import audit as audit_module
+from gateway.policy.audit import REDACTED, AuditLog, Redactor, arguments_digest, canonical_json
+
+T0 = 1_795_000_000.25  # 2026-11-18T11:06:40.25Z (date -u -d @1795000000)
+
+
+def _record(log: AuditLog, arguments: Any = None, **overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "identity": "alice",
+        "server": "gh",
+        "tool": "create_issue",
+        "arguments": {"title": "x"} if arguments is None else arguments,
+        "duration_ms": 12.3456,
+        "outcome": "ok",
+        "response_bytes": 512,
+        "session": "s-1",
+    }
+    return log.record(**(fields | overrides))
+
+
+def test_one_json_line_per_call_with_every_field_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)), clock=lambda: T0)
+    first = _record(log)
+    _record(log, outcome="rate_limited", session=None)
+    log.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2
+    parsed = json.loads(lines[0])
+    assert parsed == first
+    assert list(parsed) == [
+        "time", "identity", "server", "tool", "arguments_sha256", "duration_ms", "outcome", "response_bytes", "session",
+    ]  # fmt: skip
+    assert parsed["time"] == "2026-11-18T11:06:40.250Z"
+    assert parsed["arguments_sha256"] == hashlib.sha256(b'{"title":"x"}').hexdigest()
+    assert "arguments" not in parsed
+    assert (parsed["duration_ms"], parsed["response_bytes"], parsed["session"]) == (12.346, 512, "s-1")
+    assert json.loads(lines[1])["outcome"] == "rate_limited" and json.loads(lines[1])["session"] is None
+
+
+def test_file_is_appended_not_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"old":1}\n')
+    log = AuditLog(AuditConfig(path=str(path)))
+    _record(log)
+    log.close()
+    assert path.read_bytes().splitlines()[0] == b'{"old":1}' and len(path.read_bytes().splitlines()) == 2
+
+
+def test_digest_is_stable_under_key_order_at_every_depth() -> None:
+    a = {"b": 1, "a": {"y": [1, {"q": 2, "p": 3}], "x": "é"}}
+    b = {"a": {"x": "é", "y": [1, {"p": 3, "q": 2}]}, "b": 1}
+    assert arguments_digest(a) == arguments_digest(b)
+    assert canonical_json(a) == '{"a":{"x":"é","y":[1,{"p":3,"q":2}]},"b":1}'.encode()
+    assert arguments_digest(a) != arguments_digest(a | {"b": 2})
+    assert arguments_digest(None) == hashlib.sha256(b"null").hexdigest()
+
+
+def test_digest_handles_integers_beyond_64_bits() -> None:
+    assert arguments_digest({"n": 2**70}) == hashlib.sha256(b'{"n":1180591620717411303424}').hexdigest()
+
+
+def test_arguments_are_included_only_when_configured_and_redacted_at_any_depth() -> None:
+    log = AuditLog(AuditConfig(include_arguments=True))
+    arguments = {
+        "query": "select 1",
+        "Password": "hunter2",
+        "options": {"headers": {"Authorization": "Bearer abc", "Accept": "json"}, "max_tokens": 5},
+        "accounts": [{"name": "a", "apiKey": "k1"}, {"name": "b", "private_key": {"pem": "xyz"}}],
+    }
+    entry = _record(log, arguments)
+    assert entry["arguments"] == {
+        "query": "select 1",
+        "Password": REDACTED,
+        "options": {"headers": {"Authorization": REDACTED, "Accept": "json"}, "max_tokens": 5},
+        "accounts": [{"name": "a", "apiKey": REDACTED}, {"name": "b", "private_key": REDACTED}],
+    }
+    assert entry["arguments_sha256"] == arguments_digest(arguments)  # digest of the real arguments
+    assert arguments["Password"] == "hunter2"  # the caller's data is not modified
+    assert "hunter2" not in json.dumps(entry) and "k1" not in json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("GITHUB_TOKEN", True), ("accessToken", True), ("X-Api-Key", True), ("APIKEY", True), ("apikey", True),
+        ("client_secret", True), ("Set-Cookie", True), ("db_passwd", True), ("privateKeyPem", True),
+        ("max_tokens", False), ("tokenizer", False), ("name", False), ("keyword", False),
+    ],
+)  # fmt: skip
+def test_redaction_matches_whole_words_of_keys(key: str, secret: bool) -> None:
+    assert Redactor(AuditConfig().redact_keys).matches(key) is secret
+
+
+def test_no_file_is_written_when_path_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    log = AuditLog(AuditConfig())
+    entry = _record(log)
+    log.close()
+    assert entry["outcome"] == "ok"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_path_does_not_raise_on_construction_or_record(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    log = AuditLog(AuditConfig(path=str(blocker / "audit.jsonl")))
+    assert log.last_error is not None and "cannot open audit log" in log.last_error
+    assert _record(log)["tool"] == "create_issue"
+    log.close()
+
+
+class _FailingFile:
+    def write(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        pass
+
+
+def test_write_error_is_logged_once_then_the_file_is_reopened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(audit_module.logger, "warning", lambda event, **_: warnings.append(event))
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)))
+    log._file = _FailingFile()  # type: ignore[assignment]
+    _record(log, tool="lost")
+    assert log.last_error is not None and "No space left" in log.last_error
+    _record(log, tool="kept")
+    log.close()
+    assert [json.loads(line)["tool"] for line in path.read_bytes().splitlines()] == ["kept"]
+    assert log.last_error is None
+    assert warnings == ["audit log failing; records are not being written", "audit log recovered"]
+
+
+def test_records_after_close_are_returned_but_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)))
+    log.close()
+    assert _record(log)["identity"] == "alice"
+    assert path.read_bytes() == b""
