@@ -3,13 +3,14 @@
 Clients accept tool and prompt names matching `NAME_PATTERN` (`^[a-zA-Z0-9_-]{1,64}$`). The gateway
 publishes `<server slug>__<original name>` and routes back through a `NameMap`.
 
-Server slugs contain only `[a-z0-9-]` (accents dropped, lower-cased so a client that folds case cannot merge two
-servers), never `_`, at most 24 characters. Hence the first `__` of a public name always ends the slug,
-and names from two servers can never collide. Within one server, a name that is valid as is keeps its
-exact form; any other (too long, or with characters outside the pattern) becomes
-`<slug>__<sanitised, truncated name>-<8 hex of sha256(original)>`, still at most 64 characters. Such a
-form could only clash with another name of the same server by a 32-bit hash coincidence (or a name
-crafted to mimic it); `NameMap.add` detects that and raises instead of routing wrongly.
+Server slugs contain only `[a-z0-9-]` (accents dropped and lower-cased, so a client that folds case
+cannot merge two servers), never `_`, at most 24 characters; the config refuses two servers with the same
+slug. Hence the first `__` of a public name always ends the slug, and names from two servers can never
+collide. Within one server, a name that is valid as is keeps its exact form; any other (too long, or with
+characters outside the pattern) becomes `<slug>__<sanitised, truncated name>-<8 hex of sha256(original)>`,
+still at most 64 characters. Such a form could only clash with another name of the same server by a
+32-bit hash coincidence (or a name crafted to mimic it); `NameMap.add` detects that and raises instead of
+routing wrongly.
 
 Resource URIs become `harbor://<slug>/<original, percent-encoded>`: every character of the original
 except ASCII letters, digits, `-._~/:` is percent-encoded as UTF-8 (so `%`, `?`, `#`, spaces and

@@ -104,6 +104,13 @@ def test_redaction_matches_whole_words_of_keys(key: str, secret: bool) -> None:
     assert Redactor(AuditConfig().redact_keys).matches(key) is secret
 
 
+def test_entries_match_keys_written_with_or_without_separators() -> None:
+    assert Redactor(["api_key"]).matches("apikey")
+    assert Redactor(["apikey"]).matches("api_key")
+    assert Redactor(["private_key"]).matches("PRIVATEKEY")
+    assert not Redactor(["api_key"]).matches("api")
+
+
 def test_no_file_is_written_when_path_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     log = AuditLog(AuditConfig())

@@ -106,10 +106,9 @@ def test_retry_after_is_the_longest_wait_among_empty_buckets() -> None:
 
 def test_memory_is_bounded_by_evicting_the_least_recently_used_bucket() -> None:
     limiter = RateLimiter(RateLimitsConfig(per_identity=Bucket(rate=1, burst=1)), Clock(), max_keys=100)
-    limiter.check("keep", "t")
+    assert limiter.check("keep", "t") is None  # its bucket is now empty
     for index in range(500):
-        limiter.check(f"user-{index}", "t")
-        limiter.check("keep", "t")  # touched every time, so never evicted
+        assert limiter.check(f"user-{index}", "t") is None
+        assert limiter.check("keep", "t") is not None  # recently used, never evicted, so still empty
     assert len(limiter) == 100
-    assert limiter.check("keep", "t") is not None
-    assert limiter.check("user-0", "t") is None  # evicted: comes back full
+    assert limiter.check("user-0", "t") is None  # evicted long ago: comes back full
