@@ -145,6 +145,9 @@ def build_hub_app(hub: Hub) -> Starlette:
         Middleware(
             Authenticate,
             authenticate=lambda header: hub.authenticator.authenticate(header),
+            blocking=lambda: bool(
+                hub.config.gateway.auth and hub.config.gateway.auth.jwt and hub.config.gateway.auth.jwt.jwks_url
+            ),
             open_paths=("/healthz", "/readyz", "/metrics"),
         )
     )

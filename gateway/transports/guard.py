@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import errors
@@ -92,10 +93,18 @@ class Authenticate:
     Health and metrics endpoints stay open for probes and scrapers.
     """
 
-    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str | None], Any], open_paths: Iterable[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Callable[[str | None], Any],
+        open_paths: Iterable[str],
+        blocking: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.app = app
         self._authenticate = authenticate
         self._open = frozenset(open_paths)
+        self._blocking = blocking  # true when authenticating may do I/O (a JWKS URL): run it off the loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self._open:
@@ -103,7 +112,10 @@ class Authenticate:
             return
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
         try:
-            identity = self._authenticate(header)
+            if self._blocking():
+                identity = await anyio.to_thread.run_sync(self._authenticate, header)
+            else:
+                identity = self._authenticate(header)
         except Exception as exc:  # the authenticator's own error type; anything else is a 401 too
             status = getattr(exc, "status", 401)
             message = getattr(exc, "message", "Unauthorized")

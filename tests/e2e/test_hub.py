@@ -359,3 +359,34 @@ def test_clients_prints_stdio_entries_and_the_gateway_url(tmp_path: Path) -> Non
     servers = json.loads(out)["servers"]
     assert servers["everything"]["type"] == "stdio" and os.path.isabs(servers["everything"]["command"])
     assert servers["harbor"] == {"type": "http", "url": "http://127.0.0.1:4444/mcp"}
+
+
+async def test_jwt_identities_get_their_policy_view(hub: type[HubProcess]) -> None:
+    import jwt
+
+    secret = "a-test-signing-secret-of-at-least-32-bytes"
+    gateway = """
+  auth:
+    jwt:
+      algorithms: [HS256]
+      secret: "${JWT_SECRET}"
+      audience: harbor
+  policies:
+    - {scopes: [echoer], servers: ["everything"], tools: ["echo"]}
+"""
+    h = hub(base_config(gateway=gateway), env={"JWT_SECRET": secret})
+    now = int(time.time())
+    good = jwt.encode({"sub": "carol", "scope": "echoer", "aud": "harbor", "exp": now + 300}, secret, algorithm="HS256")
+    expired = jwt.encode({"sub": "carol", "scope": "echoer", "aud": "harbor", "exp": now - 300}, secret, algorithm="HS256")
+    async with aiohttp.ClientSession() as http:
+        late = Streamable(http, h.url + "/mcp")
+        late.headers = {"authorization": f"Bearer {expired}"}
+        status, _, _ = await late.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        assert status == 401
+        carol = Streamable(http, h.url + "/mcp")
+        carol.headers = {"authorization": f"Bearer {good}"}
+        with anyio.fail_after(30):
+            await carol.initialize()
+            listed = (await carol.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))[2][0]["result"]["tools"]
+            assert [t["name"] for t in listed] == ["everything__echo"]
+            assert text_of((await carol.call(2, "everything__echo", {"text": "jwt"}))[-1]) == "jwt"
