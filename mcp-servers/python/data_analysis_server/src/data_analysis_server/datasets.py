@@ -9,6 +9,7 @@ that touch other files or run code (e.g. pandas `converters`, engine `python`). 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -119,6 +120,17 @@ def _inline_frame(data: str | list[dict[str, Any]], fmt: str | None, options: di
     return parse(io.BytesIO(raw), fmt, options)
 
 
+def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """String column names, and datetime64 for the date32 columns pyarrow hands back as Python dates."""
+    frame.columns = [str(c) for c in frame.columns]
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            first = frame[col].dropna().head(1)
+            if len(first) and isinstance(first.iloc[0], dt.date):
+                frame[col] = pd.to_datetime(frame[col], errors="coerce")
+    return frame
+
+
 def read_source(
     source: str | None,
     data: str | list[dict[str, Any]] | None,
@@ -135,16 +147,16 @@ def read_source(
     if (source is None) == (data is None):
         raise InvalidArgumentError("Give exactly one of `source` (a path or http(s) URL) or `data` (CSV text or JSON records).")
     if data is not None:
-        return _inline_frame(data, fmt, options, settings), "inline data"
+        return _normalize(_inline_frame(data, fmt, options, settings)), "inline data"
     assert source is not None
     if is_url(source) and source.lower().startswith(("http://", "https://")):
         body, ctype = fetch_url(source, settings)
         fmt = fmt or infer_format(source, ctype, body[:4096])
-        return parse(io.BytesIO(body), fmt, options), source
+        return _normalize(parse(io.BytesIO(body), fmt, options)), source
     path = resolve_path(source, settings)
     with path.open("rb") as handle:
         head = handle.read(4096)
-    return parse(path, fmt or infer_format(path.name, "", head), options), str(path)
+    return _normalize(parse(path, fmt or infer_format(path.name, "", head), options)), str(path)
 
 
 def schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
