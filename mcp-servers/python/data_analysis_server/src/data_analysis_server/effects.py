@@ -64,8 +64,14 @@ def rank_biserial_paired(diffs: np.ndarray, confidence: float) -> dict[str, Any]
     return effect("rank_biserial", r, max(-1.0, r - z * se), min(1.0, r + z * se), "normal approximation")
 
 
-def _invert_noncentral(cdf_at: Any, target: float, upper_bound: float) -> float:
+def _invert_noncentral(raw_cdf: Any, target: float, upper_bound: float) -> float:
     """Smallest noncentrality λ ≥ 0 with cdf(λ) = target (cdf decreases in λ); 0 if already below."""
+
+    def cdf_at(lam: float) -> float:
+        # SciPy's noncentral CDFs return NaN far in the tail (huge λ), where the true value is ~0.
+        value = raw_cdf(lam)
+        return 0.0 if math.isnan(value) else value
+
     if cdf_at(0.0) <= target:
         return 0.0
     hi = max(upper_bound, 10.0)
@@ -82,9 +88,10 @@ def eta_squared(f: float, df1: float, df2: float, confidence: float) -> dict[str
     value = f * df1 / (f * df1 + df2)
     alpha = 1 - confidence
     cdf = lambda lam: float(stats.ncf.cdf(f, df1, df2, lam)) if lam > 0 else float(stats.f.cdf(f, df1, df2))  # noqa: E731
+    method = "noncentral F inversion"
     lo = _invert_noncentral(cdf, 1 - alpha / 2, f * df1)
     hi = _invert_noncentral(cdf, alpha / 2, f * df1 * 4)
-    return effect("eta_squared", value, lo / (lo + n), hi / (hi + n), "noncentral F inversion")
+    return effect("eta_squared", value, lo / (lo + n), hi / (hi + n), method)
 
 
 def cramers_v(chi2: float, n: int, df: int, m: int, confidence: float, name: str = "cramers_v") -> dict[str, Any]:

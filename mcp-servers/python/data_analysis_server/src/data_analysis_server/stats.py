@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multicomp import pairwise_tukeyhsd
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from . import effects
@@ -191,16 +192,18 @@ def _anova(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
 
 
 def _tukey(groups: dict[str, np.ndarray], confidence: float) -> list[dict[str, Any]]:
-    """Pairwise Tukey HSD comparisons (capped at 20 groups: 190 pairs)."""
+    """Pairwise Tukey HSD (statsmodels; SciPy's exact studentized range is too slow at large df), ≤ 20 groups."""
     if len(groups) > 20:
         return []
-    names = list(groups)
-    res = stats.tukey_hsd(*groups.values())
-    ci = res.confidence_interval(confidence)
+    endog = np.concatenate(list(groups.values()))
+    labels = np.concatenate([np.full(len(v), k, dtype=object) for k, v in groups.items()])
+    res = pairwise_tukeyhsd(endog, labels, alpha=1 - confidence)
+    names = [str(g) for g in res.groupsunique]
+    pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
     return [
-        {"group_a": names[i], "group_b": names[j], "mean_diff": res.statistic[i, j], "p_value": res.pvalue[i, j],
-         "ci_low": ci.low[i, j], "ci_high": ci.high[i, j]}
-        for i in range(len(names)) for j in range(i + 1, len(names))
+        {"group_a": a, "group_b": b, "mean_diff": float(res.meandiffs[k]), "mean_diff_of": "mean(group_b) - mean(group_a)",
+         "p_value": float(res.pvalues[k]), "ci_low": float(res.confint[k][0]), "ci_high": float(res.confint[k][1])}
+        for k, (a, b) in enumerate(pairs)
     ]
 
 
