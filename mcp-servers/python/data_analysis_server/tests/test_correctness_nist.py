@@ -31,7 +31,9 @@ def _anova_case(path: Path) -> tuple[str, float]:
 async def test_anova_f_matches_nist_certified_value(client: Client, path: Path) -> None:
     csv, certified_f = _anova_case(path)
     ds = (await call(client, "load_dataset", data=csv, name=path.stem))["dataset_id"]
-    out = await call(client, "test_hypothesis", dataset_id=ds, test="anova_oneway", column="response", group_column="treatment")
+    out = await call(
+        client, "test_hypothesis", dataset_id=ds, test="anova_oneway", column="response", group_column="treatment"
+    )
     # SmLs07-09 hold 13 constant leading digits: the doubles themselves carry ~1e-4 absolute error,
     # so 1e-3 is the reachable bar there (measured: ~6e-5); 1e-9 everywhere else.
     tolerance = 1e-3 if path.stem in HIGHER_DIFFICULTY else 1e-9
@@ -71,7 +73,9 @@ LONGLEY_CERTIFIED = {  # NIST StRD Longley: (estimate, standard deviation of est
 async def test_longley_ols_matches_nist_to_nine_digits(client: Client) -> None:
     frame = longley.load_pandas().data
     ds = (await call(client, "load_dataset", data=frame.to_csv(index=False), name="longley"))["dataset_id"]
-    out = await call(client, "regress", dataset_id=ds, y="TOTEMP", x=["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"])
+    out = await call(
+        client, "regress", dataset_id=ds, y="TOTEMP", x=["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"]
+    )
     table = {c["term"]: c for c in out["coefficients"]}
     for term, (estimate, sd) in LONGLEY_CERTIFIED.items():
         assert table[term]["estimate"] == pytest.approx(estimate, rel=1e-9), term

@@ -38,7 +38,9 @@ def numeric(frame: pd.DataFrame, name: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(col):
         return col.astype("float64")
     if not pd.api.types.is_numeric_dtype(col):
-        raise ColumnError(f"Column {name!r} has dtype {col.dtype}, not numeric; cast it with `transform` or pick a numeric column.")
+        raise ColumnError(
+            f"Column {name!r} has dtype {col.dtype}, not numeric; cast it with `transform` or pick a numeric column."
+        )
     return col.astype("float64")
 
 
@@ -48,7 +50,11 @@ def numeric_columns(frame: pd.DataFrame, names: Sequence[str] | None = None) -> 
         for n in names:
             numeric(frame, n)
         return list(names)
-    return [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    return [
+        str(c)
+        for c in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
 
 
 def finite(values: pd.Series) -> np.ndarray:

@@ -24,13 +24,39 @@ from .tables import frame_records
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "parquet", "excel")
 _EXTENSIONS = {
-    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
 }
-_CSV_OPTIONS = {"sep", "header", "skiprows", "nrows", "usecols", "na_values", "decimal", "encoding", "parse_dates", "thousands", "comment"}
+_CSV_OPTIONS = {
+    "sep",
+    "header",
+    "skiprows",
+    "nrows",
+    "usecols",
+    "na_values",
+    "decimal",
+    "encoding",
+    "parse_dates",
+    "thousands",
+    "comment",
+}
 _ALLOWED_OPTIONS = {
-    "csv": _CSV_OPTIONS, "tsv": _CSV_OPTIONS, "json": {"orient"}, "jsonl": set(),
-    "parquet": {"columns"}, "excel": {"sheet_name", "header", "skiprows", "nrows", "usecols"},
+    "csv": _CSV_OPTIONS,
+    "tsv": _CSV_OPTIONS,
+    "json": {"orient"},
+    "jsonl": set(),
+    "parquet": {"columns"},
+    "excel": {"sheet_name", "header", "skiprows", "nrows", "usecols"},
 }
 # Options the pyarrow CSV engine cannot honour; with any of them we use the C engine.
 _NOT_PYARROW = {"nrows", "thousands", "decimal", "comment"}
@@ -42,7 +68,13 @@ def infer_format(name: str, content_type: str = "", head: bytes = b"") -> str:
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     ctype = content_type.lower()
-    for key, fmt in (("parquet", "parquet"), ("spreadsheet", "excel"), ("ndjson", "jsonl"), ("json", "json"), ("tab-separated", "tsv")):
+    for key, fmt in (
+        ("parquet", "parquet"),
+        ("spreadsheet", "excel"),
+        ("ndjson", "jsonl"),
+        ("json", "json"),
+        ("tab-separated", "tsv"),
+    ):
         if key in ctype:
             return fmt
     if head.startswith(b"PAR1"):
@@ -98,16 +130,21 @@ def parse(buffer: Any, fmt: str, options: dict[str, Any]) -> pd.DataFrame:
         return pd.read_excel(buffer, engine="openpyxl", **opts)
     except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError, ImportError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DataFormatError(f"Could not parse the data as {fmt}: {first}. Pass `format` or reader `options` explicitly.") from None
+        raise DataFormatError(
+            f"Could not parse the data as {fmt}: {first}. Pass `format` or reader `options` explicitly."
+        ) from None
 
 
-def _inline_frame(data: str | list[dict[str, Any]], fmt: str | None, options: dict[str, Any], settings: Settings) -> pd.DataFrame:
+def _inline_frame(
+    data: str | list[dict[str, Any]], fmt: str | None, options: dict[str, Any], settings: Settings
+) -> pd.DataFrame:
     if isinstance(data, list):
         return pd.DataFrame.from_records(data)
     raw = data.encode("utf-8")
     if len(raw) > settings.max_inline_bytes:
         raise LimitExceededError(
-            f"Inline data is {len(raw)} bytes, over the {settings.max_inline_bytes}-byte cap; load it from a file or URL."
+            f"Inline data is {len(raw)} bytes, over the {settings.max_inline_bytes}-byte cap; load it from a file "
+            "or URL."
         )
     fmt = fmt or infer_format("", "", raw[:4096])
     if fmt == "json":
@@ -145,7 +182,9 @@ def read_source(
     """
     options = options or {}
     if (source is None) == (data is None):
-        raise InvalidArgumentError("Give exactly one of `source` (a path or http(s) URL) or `data` (CSV text or JSON records).")
+        raise InvalidArgumentError(
+            "Give exactly one of `source` (a path or http(s) URL) or `data` (CSV text or JSON records)."
+        )
     if data is not None:
         return _normalize(_inline_frame(data, fmt, options, settings)), "inline data"
     assert source is not None
@@ -163,7 +202,12 @@ def schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per-column name, dtype, non-null and missing counts."""
     missing = frame.isna().sum()
     return [
-        {"name": str(col), "dtype": str(frame[col].dtype), "missing": int(missing[col]), "non_null": int(len(frame) - missing[col])}
+        {
+            "name": str(col),
+            "dtype": str(frame[col].dtype),
+            "missing": int(missing[col]),
+            "non_null": int(len(frame) - missing[col]),
+        }
         for col in frame.columns
     ]
 

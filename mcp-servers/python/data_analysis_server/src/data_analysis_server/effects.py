@@ -113,9 +113,15 @@ def magnitude(name: str, value: float) -> str:
     """Cohen's conventional words, so the one-line reading can say 'small'/'large'."""
     v = abs(value)
     cuts = {
-        "cohens_d": (0.2, 0.5, 0.8), "cohens_dz": (0.2, 0.5, 0.8), "hedges_g": (0.2, 0.5, 0.8), "cohens_h": (0.2, 0.5, 0.8),
-        "rank_biserial": (0.1, 0.3, 0.5), "cramers_v": (0.1, 0.3, 0.5), "cohens_w": (0.1, 0.3, 0.5),
-        "eta_squared": (0.01, 0.06, 0.14), "epsilon_squared": (0.01, 0.06, 0.14),
+        "cohens_d": (0.2, 0.5, 0.8),
+        "cohens_dz": (0.2, 0.5, 0.8),
+        "hedges_g": (0.2, 0.5, 0.8),
+        "cohens_h": (0.2, 0.5, 0.8),
+        "rank_biserial": (0.1, 0.3, 0.5),
+        "cramers_v": (0.1, 0.3, 0.5),
+        "cohens_w": (0.1, 0.3, 0.5),
+        "eta_squared": (0.01, 0.06, 0.14),
+        "epsilon_squared": (0.01, 0.06, 0.14),
     }.get(name)
     if cuts is None:
         return ""

@@ -23,16 +23,40 @@ MAX_LENGTH = 500
 MAX_NODES = 200
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "log": np.log, "log10": np.log10, "log2": np.log2, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
-    "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "round": np.round, "sin": np.sin, "cos": np.cos,
-    "minimum": np.minimum, "maximum": np.maximum, "where": np.where, "clip": np.clip, "isnull": pd.isna,
+    "log": np.log,
+    "log10": np.log10,
+    "log2": np.log2,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,
+    "sin": np.sin,
+    "cos": np.cos,
+    "minimum": np.minimum,
+    "maximum": np.maximum,
+    "where": np.where,
+    "clip": np.clip,
+    "isnull": pd.isna,
 }
 
 
@@ -45,7 +69,8 @@ class _Evaluator:
         if method is None:
             raise InvalidArgumentError(
                 f"Expression element {type(node).__name__!r} is not allowed; use column names, numbers, "
-                f"+ - * / // % **, comparisons, and/or/not, and functions {sorted(FUNCTIONS)} (col(\"name\") for odd names)."
+                f'+ - * / // % **, comparisons, and/or/not, and functions {sorted(FUNCTIONS)} (col("name") for '
+                "odd names)."
             )
         return method(node)
 
@@ -67,7 +92,11 @@ class _Evaluator:
         return self._column(node.id)
 
     def _BinOp(self, node: ast.BinOp) -> Any:
-        return _BINOPS[type(node.op)](self.visit(node.left), self.visit(node.right)) if type(node.op) in _BINOPS else self._refuse(node.op)
+        return (
+            _BINOPS[type(node.op)](self.visit(node.left), self.visit(node.right))
+            if type(node.op) in _BINOPS
+            else self._refuse(node.op)
+        )
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         value = self.visit(node.operand)
@@ -128,7 +157,9 @@ def evaluate(text: str, frame: pd.DataFrame) -> pd.Series:
     except SyntaxError as exc:
         raise InvalidArgumentError(f"Expression syntax error: {exc.msg} at column {exc.offset}.") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        raise InvalidArgumentError(f"Expression has more than {MAX_NODES} elements; split it into several derive steps.")
+        raise InvalidArgumentError(
+            f"Expression has more than {MAX_NODES} elements; split it into several derive steps."
+        )
     with np.errstate(all="ignore"):
         try:
             result = _Evaluator(frame).visit(tree)

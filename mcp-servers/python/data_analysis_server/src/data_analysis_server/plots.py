@@ -83,7 +83,9 @@ def _hue_groups(frame: pd.DataFrame, spec: PlotSpec) -> list[tuple[str, pd.DataF
     require(frame, [spec.hue])
     levels = frame[spec.hue].dropna().unique()
     if len(levels) > MAX_HUE:
-        raise InvalidArgumentError(f"hue {spec.hue!r} has {len(levels)} levels (max {MAX_HUE}); filter or bin it first.")
+        raise InvalidArgumentError(
+            f"hue {spec.hue!r} has {len(levels)} levels (max {MAX_HUE}); filter or bin it first."
+        )
     return [(str(level), frame[frame[spec.hue] == level]) for level in sorted(levels, key=str)]
 
 
@@ -117,7 +119,9 @@ def _line(ax: Axes, frame: pd.DataFrame, spec: PlotSpec) -> None:
     data[y] = numeric(frame, y)
     groups = _hue_groups(data.dropna(subset=[x]).sort_values(x, kind="stable"), spec)
     for label, part in groups:
-        xs, ys = _minmax_decimate(part[x].to_numpy(), part[y].to_numpy(dtype="float64"), spec.max_points // len(groups), spec)
+        xs, ys = _minmax_decimate(
+            part[x].to_numpy(), part[y].to_numpy(dtype="float64"), spec.max_points // len(groups), spec
+        )
         ax.plot(xs, ys, linewidth=1, label=label or None)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
@@ -186,7 +190,13 @@ def _violin(ax: Axes, frame: pd.DataFrame, spec: PlotSpec) -> None:
 
 
 def _matrix(ax: Axes, table: pd.DataFrame, fmt: str, vmin: float | None = None, vmax: float | None = None) -> None:
-    image = ax.imshow(table.to_numpy(dtype="float64"), cmap="RdBu_r" if vmin is not None else "viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    image = ax.imshow(
+        table.to_numpy(dtype="float64"),
+        cmap="RdBu_r" if vmin is not None else "viridis",
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto",
+    )
     ax.figure.colorbar(image, ax=ax)
     ax.set_xticks(range(table.shape[1]), labels=[str(c) for c in table.columns], rotation=45, ha="right")
     ax.set_yticks(range(table.shape[0]), labels=[str(i) for i in table.index])
@@ -202,7 +212,9 @@ def _heatmap(ax: Axes, frame: pd.DataFrame, spec: PlotSpec) -> None:
         raise InvalidArgumentError("heatmap needs two different columns for x and y.")
     require(frame, [x, y])
     if value:
-        table = frame.assign(_v=numeric(frame, value)).pivot_table(index=y, columns=x, values="_v", aggfunc=spec.agg, observed=True)
+        table = frame.assign(_v=numeric(frame, value)).pivot_table(
+            index=y, columns=x, values="_v", aggfunc=spec.agg, observed=True
+        )
     else:
         table = pd.crosstab(frame[y], frame[x])
     if max(table.shape) > 50:
@@ -241,8 +253,15 @@ def _pairs(fig: Figure, frame: pd.DataFrame, spec: PlotSpec) -> None:
 
 
 _AXES_KINDS = {
-    "histogram": _histogram, "scatter": _scatter, "line": _line, "timeseries": _line, "bar": _bar, "box": _box,
-    "violin": _violin, "heatmap": _heatmap, "correlation": _correlation,
+    "histogram": _histogram,
+    "scatter": _scatter,
+    "line": _line,
+    "timeseries": _line,
+    "bar": _bar,
+    "box": _box,
+    "violin": _violin,
+    "heatmap": _heatmap,
+    "correlation": _correlation,
 }
 
 
@@ -285,5 +304,11 @@ def render(frame: pd.DataFrame, spec: PlotSpec) -> tuple[bytes, dict[str, Any]]:
         if len(png) <= MAX_BYTES:
             break
     caption = _default_title(spec) + (f" ({'; '.join(dict.fromkeys(spec.notes))})" if spec.notes else "")
-    return png, {"kind": spec.kind, "caption": caption, "rows": len(frame), "bytes": len(png), "dpi": dpi,
-                 "notes": list(dict.fromkeys(spec.notes))}
+    return png, {
+        "kind": spec.kind,
+        "caption": caption,
+        "rows": len(frame),
+        "bytes": len(png),
+        "dpi": dpi,
+        "notes": list(dict.fromkeys(spec.notes)),
+    }

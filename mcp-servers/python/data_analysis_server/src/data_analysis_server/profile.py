@@ -28,8 +28,12 @@ def _outliers(arr: np.ndarray, q1: float, median: float, q3: float) -> dict[str,
     low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
     mad = float(np.median(np.abs(arr - median))) if len(arr) else 0.0
     robust = int((np.abs(0.6745 * (arr - median) / mad) > ROBUST_Z_CUTOFF).sum()) if mad > 0 else 0
-    return {"iqr_fences": [low, high], "iqr_count": int(((arr < low) | (arr > high)).sum()), "robust_z_count": robust,
-            "robust_z_cutoff": ROBUST_Z_CUTOFF}
+    return {
+        "iqr_fences": [low, high],
+        "iqr_count": int(((arr < low) | (arr > high)).sum()),
+        "robust_z_count": robust,
+        "robust_z_cutoff": ROBUST_Z_CUTOFF,
+    }
 
 
 def _quantiles(sorted_arr: np.ndarray, probs: list[float]) -> list[float]:
@@ -57,9 +61,17 @@ def _numeric_profile(col: pd.Series) -> dict[str, Any]:
     q = _quantiles(s, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
     distinct, top = _sorted_counts(s)
     out: dict[str, Any] = {
-        "distinct": distinct, "top_values": top,
-        "mean": float(s.mean()), "sd": float(s.std(ddof=1)) if len(s) > 1 else None,
-        "min": q[0], "p05": q[1], "q1": q[2], "median": q[3], "q3": q[4], "p95": q[5], "max": q[6],
+        "distinct": distinct,
+        "top_values": top,
+        "mean": float(s.mean()),
+        "sd": float(s.std(ddof=1)) if len(s) > 1 else None,
+        "min": q[0],
+        "p05": q[1],
+        "q1": q[2],
+        "median": q[3],
+        "q3": q[4],
+        "p95": q[5],
+        "max": q[6],
         "skew": float(stats.skew(s, bias=False)) if len(s) > 2 else None,
         "kurtosis": float(stats.kurtosis(s, bias=False)) if len(s) > 3 else None,
     }
@@ -70,7 +82,10 @@ def _numeric_profile(col: pd.Series) -> dict[str, Any]:
 def _column_profile(col: pd.Series) -> dict[str, Any]:
     missing = int(col.isna().sum())
     info: dict[str, Any] = {
-        "name": str(col.name), "dtype": str(col.dtype), "count": int(len(col) - missing), "missing": missing,
+        "name": str(col.name),
+        "dtype": str(col.dtype),
+        "count": int(len(col) - missing),
+        "missing": missing,
         "missing_pct": 100.0 * missing / len(col) if len(col) else 0.0,
     }
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
@@ -120,14 +135,16 @@ def correlate(frame: pd.DataFrame, columns: list[str] | None = None, method: str
         raise InvalidArgumentError("method must be 'pearson', 'spearman' or 'kendall'.")
     names = numeric_columns(frame, columns)
     if not 2 <= len(names) <= MAX_CORR_COLUMNS:
-        raise InvalidArgumentError(f"correlate needs 2..{MAX_CORR_COLUMNS} numeric columns; got {len(names)}: {names[:40]}")
+        raise InvalidArgumentError(
+            f"correlate needs 2..{MAX_CORR_COLUMNS} numeric columns; got {len(names)}: {names[:40]}"
+        )
     arrays = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in names}
     r = {c: {c: 1.0} for c in names}
     p = {c: {c: 0.0} for c in names}
     n = {c: {c: int(np.isfinite(arrays[c]).sum())} for c in names}
     pairs = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             rv, pv, nv = _pair(arrays[a], arrays[b], method)
             r[a][b] = r[b][a] = rv
             p[a][b] = p[b][a] = pv

@@ -15,7 +15,22 @@ import pandas as pd
 from .columns import require
 from .errors import InvalidArgumentError
 
-OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "contains", "startswith", "endswith", "is_null", "not_null")
+OPS = (
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not_in",
+    "between",
+    "contains",
+    "startswith",
+    "endswith",
+    "is_null",
+    "not_null",
+)
 AGGS = ("count", "size", "sum", "mean", "median", "min", "max", "std", "var", "nunique", "first", "last")
 
 
@@ -28,7 +43,7 @@ def _mask(frame: pd.DataFrame, flt: dict[str, Any]) -> pd.Series:
         return col.isna() if op == "is_null" else col.notna()
     if op in ("in", "not_in"):
         if not isinstance(value, list):
-            raise InvalidArgumentError(f"Filter op {op!r} needs a list value, e.g. [\"a\", \"b\"].")
+            raise InvalidArgumentError(f'Filter op {op!r} needs a list value, e.g. ["a", "b"].')
         hit = col.isin(value)
         return hit if op == "in" else ~hit & col.notna()
     if op == "between":
@@ -47,9 +62,18 @@ def _compare(col: pd.Series, op: str, value: Any, name: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col) and isinstance(value, str):
         value = pd.Timestamp(value)
     try:
-        result = {"==": col.__eq__, "!=": col.__ne__, "<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__}[op](value)
+        result = {
+            "==": col.__eq__,
+            "!=": col.__ne__,
+            "<": col.__lt__,
+            "<=": col.__le__,
+            ">": col.__gt__,
+            ">=": col.__ge__,
+        }[op](value)
     except TypeError:
-        raise InvalidArgumentError(f"Cannot compare column {name!r} ({col.dtype}) with {value!r} using {op!r}.") from None
+        raise InvalidArgumentError(
+            f"Cannot compare column {name!r} ({col.dtype}) with {value!r} using {op!r}."
+        ) from None
     return result.fillna(False).astype(bool)
 
 
@@ -84,10 +108,14 @@ def _pivot(frame: pd.DataFrame, pivot: dict[str, Any]) -> pd.DataFrame:
     index, columns, values = pivot.get("index"), pivot.get("columns"), pivot.get("values")
     func = pivot.get("func", "mean")
     if func not in AGGS or not all(isinstance(v, str) for v in (index, columns, values)):
-        raise InvalidArgumentError(f"pivot needs string 'index', 'columns', 'values' and 'func' in {list(AGGS)}; got {pivot!r}")
+        raise InvalidArgumentError(
+            f"pivot needs string 'index', 'columns', 'values' and 'func' in {list(AGGS)}; got {pivot!r}"
+        )
     require(frame, [index, columns, values])
     if frame[columns].nunique() > 200:
-        raise InvalidArgumentError(f"pivot column {columns!r} has more than 200 distinct values; filter or bin it first.")
+        raise InvalidArgumentError(
+            f"pivot column {columns!r} has more than 200 distinct values; filter or bin it first."
+        )
     table = frame.pivot_table(index=index, columns=columns, values=values, aggfunc=func, observed=True)
     table.columns = [str(c) for c in table.columns]
     return table.reset_index()
@@ -99,9 +127,15 @@ def _sort(frame: pd.DataFrame, sort: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(names, ascending=[not s.get("descending", False) for s in sort], kind="stable")
 
 
-def run_query(frame: pd.DataFrame, filters: list[dict[str, Any]] | None = None, group_by: list[str] | None = None,
-              aggregations: list[dict[str, Any]] | None = None, pivot: dict[str, Any] | None = None,
-              sort: list[dict[str, Any]] | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+def run_query(
+    frame: pd.DataFrame,
+    filters: list[dict[str, Any]] | None = None,
+    group_by: list[str] | None = None,
+    aggregations: list[dict[str, Any]] | None = None,
+    pivot: dict[str, Any] | None = None,
+    sort: list[dict[str, Any]] | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
     """Filter → (aggregate | pivot) → select → sort; the caller caps the returned rows.
 
     Raises:
@@ -115,7 +149,9 @@ def run_query(frame: pd.DataFrame, filters: list[dict[str, Any]] | None = None, 
         out = _pivot(out, pivot)
     elif aggregations or group_by:
         require(out, group_by or [])
-        out = _aggregate(out, group_by or [], aggregations or [{"column": (group_by or [""])[0], "func": "size", "as": "count"}])
+        out = _aggregate(
+            out, group_by or [], aggregations or [{"column": (group_by or [""])[0], "func": "size", "as": "count"}]
+        )
     if columns:
         out = out[require(out, columns)]
     if sort:

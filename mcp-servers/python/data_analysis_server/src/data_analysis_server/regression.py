@@ -36,7 +36,9 @@ def _design(frame: pd.DataFrame, x: list[str], intercept: bool) -> pd.DataFrame:
             continue
         levels = col.nunique(dropna=True)
         if levels > MAX_DUMMIES:
-            raise ColumnError(f"Column {name!r} is categorical with {levels} levels (max {MAX_DUMMIES}); cast or bin it first.")
+            raise ColumnError(
+                f"Column {name!r} is categorical with {levels} levels (max {MAX_DUMMIES}); cast or bin it first."
+            )
         dummies = pd.get_dummies(col, prefix=name, prefix_sep="=", drop_first=True, dtype="float64")
         parts.append(dummies.where(col.notna(), np.nan, axis=0))
     design = pd.concat(parts, axis=1)
@@ -47,7 +49,9 @@ def _response(frame: pd.DataFrame, y: str, kind: str) -> tuple[pd.Series, str | 
     col = frame[y]
     if kind == "ols":
         if not pd.api.types.is_numeric_dtype(col):
-            raise ColumnError(f"OLS needs a numeric y; {y!r} has dtype {col.dtype}. Use kind='logit' for a binary outcome.")
+            raise ColumnError(
+                f"OLS needs a numeric y; {y!r} has dtype {col.dtype}. Use kind='logit' for a binary outcome."
+            )
         return col.astype("float64"), None
     levels = sorted(col.dropna().unique().tolist(), key=str)
     if len(levels) != 2:
@@ -59,9 +63,15 @@ def _response(frame: pd.DataFrame, y: str, kind: str) -> tuple[pd.Series, str | 
 def _coef_table(fit: Any, confidence: float, stat_name: str) -> list[dict[str, Any]]:
     ci = np.asarray(fit.conf_int(alpha=1 - confidence))
     return [
-        {"term": str(term), "estimate": float(fit.params.iloc[i]), "std_error": float(fit.bse.iloc[i]),
-         stat_name: float(fit.tvalues.iloc[i]), "p_value": float(fit.pvalues.iloc[i]),
-         "ci_low": float(ci[i, 0]), "ci_high": float(ci[i, 1])}
+        {
+            "term": str(term),
+            "estimate": float(fit.params.iloc[i]),
+            "std_error": float(fit.bse.iloc[i]),
+            stat_name: float(fit.tvalues.iloc[i]),
+            "p_value": float(fit.pvalues.iloc[i]),
+            "ci_low": float(ci[i, 0]),
+            "ci_high": float(ci[i, 1]),
+        }
         for i, term in enumerate(fit.params.index)
     ]
 
@@ -86,9 +96,17 @@ def _ols(yv: pd.Series, design: pd.DataFrame, robust: bool, confidence: float) -
     diagnostics["vif"] = _vif(design)
     diagnostics["condition_number"] = float(fit.condition_number)
     return {
-        "coefficients": _coef_table(fit, confidence, "t"), "r_squared": fit.rsquared, "adj_r_squared": fit.rsquared_adj,
-        "f_statistic": fit.fvalue, "f_p_value": fit.f_pvalue, "df_model": fit.df_model, "df_resid": fit.df_resid,
-        "aic": fit.aic, "bic": fit.bic, "residual_std_error": float(np.sqrt(fit.scale)), "diagnostics": diagnostics,
+        "coefficients": _coef_table(fit, confidence, "t"),
+        "r_squared": fit.rsquared,
+        "adj_r_squared": fit.rsquared_adj,
+        "f_statistic": fit.fvalue,
+        "f_p_value": fit.f_pvalue,
+        "df_model": fit.df_model,
+        "df_resid": fit.df_resid,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "residual_std_error": float(np.sqrt(fit.scale)),
+        "diagnostics": diagnostics,
         "covariance": "HC3 (heteroskedasticity-robust)" if robust else "nonrobust",
     }
 
@@ -97,19 +115,35 @@ def _logit(yv: pd.Series, design: pd.DataFrame, robust: bool, confidence: float)
     try:
         fit = sm.Logit(yv, design).fit(disp=0, maxiter=200, cov_type="HC0" if robust else "nonrobust")
     except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
-        raise InvalidArgumentError(f"Logit failed: {type(exc).__name__} (perfect separation or collinear predictors); drop or combine predictors.") from None
+        raise InvalidArgumentError(
+            f"Logit failed: {type(exc).__name__} (perfect separation or collinear predictors); drop or combine "
+            "predictors."
+        ) from None
     table = _coef_table(fit, confidence, "z")
     for row in table:
         row["odds_ratio"] = float(np.exp(row["estimate"]))
     return {
-        "coefficients": table, "pseudo_r_squared": fit.prsquared, "llr": fit.llr, "llr_p_value": fit.llr_pvalue,
-        "log_likelihood": fit.llf, "aic": fit.aic, "bic": fit.bic, "converged": bool(fit.mle_retvals.get("converged", True)),
+        "coefficients": table,
+        "pseudo_r_squared": fit.prsquared,
+        "llr": fit.llr,
+        "llr_p_value": fit.llr_pvalue,
+        "log_likelihood": fit.llf,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "converged": bool(fit.mle_retvals.get("converged", True)),
         "covariance": "HC0 (robust)" if robust else "nonrobust",
     }
 
 
-def regress(frame: pd.DataFrame, y: str, x: list[str], kind: str = "ols", robust: bool = False,
-            intercept: bool = True, confidence: float = 0.95) -> dict[str, Any]:
+def regress(
+    frame: pd.DataFrame,
+    y: str,
+    x: list[str],
+    kind: str = "ols",
+    robust: bool = False,
+    intercept: bool = True,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
     """Fit y ~ x and return the coefficient table, fit statistics and diagnostics.
 
     Raises:
@@ -128,7 +162,18 @@ def regress(frame: pd.DataFrame, y: str, x: list[str], kind: str = "ols", robust
     keep = yv.notna() & design.notna().all(axis=1)
     yv, design = yv[keep], design[keep]
     if len(yv) <= design.shape[1]:
-        raise InvalidArgumentError(f"Only {len(yv)} complete rows for {design.shape[1]} parameters; need more rows or fewer predictors.")
+        raise InvalidArgumentError(
+            f"Only {len(yv)} complete rows for {design.shape[1]} parameters; need more rows or fewer predictors."
+        )
     body = _ols(yv, design, robust, confidence) if kind == "ols" else _logit(yv, design, robust, confidence)
-    return jsonable({"kind": kind, "y": y, "x": x, "n": int(len(yv)), "dropped_rows": int((~keep).sum()),
-                     "positive_class": positive, **body})
+    return jsonable(
+        {
+            "kind": kind,
+            "y": y,
+            "x": x,
+            "n": int(len(yv)),
+            "dropped_rows": int((~keep).sum()),
+            "positive_class": positive,
+            **body,
+        }
+    )

@@ -11,7 +11,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FilterOp = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "contains", "startswith", "endswith", "is_null", "not_null"]
+FilterOp = Literal[
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not_in",
+    "between",
+    "contains",
+    "startswith",
+    "endswith",
+    "is_null",
+    "not_null",
+]
 AggFunc = Literal["count", "size", "sum", "mean", "median", "min", "max", "std", "var", "nunique", "first", "last"]
 
 
@@ -20,7 +35,9 @@ class Filter(BaseModel):
 
     column: str
     op: FilterOp
-    value: Any = Field(None, description="Scalar; a list for in/not_in; [low, high] for between; unused for is_null/not_null")
+    value: Any = Field(
+        None, description="Scalar; a list for in/not_in; [low, high] for between; unused for is_null/not_null"
+    )
 
 
 class Aggregation(BaseModel):
@@ -45,12 +62,29 @@ class SortKey(BaseModel):
 class Operation(BaseModel):
     """One transform step; which fields apply depends on `op` (see the tool description)."""
 
-    op: Literal["drop_na", "fill_na", "dedupe", "rename", "cast", "bin", "one_hot", "standardize", "derive", "filter",
-                "drop_columns", "select_columns"]
+    op: Literal[
+        "drop_na",
+        "fill_na",
+        "dedupe",
+        "rename",
+        "cast",
+        "bin",
+        "one_hot",
+        "standardize",
+        "derive",
+        "filter",
+        "drop_columns",
+        "select_columns",
+    ]
     columns: list[str] | None = None
     column: str | None = None
     how: Literal["any", "all"] | None = None
-    method: str | None = Field(None, description="fill_na: value|mean|median|mode|ffill|bfill; bin: equal_width|quantile; standardize: zscore|minmax")
+    method: str | None = Field(
+        None,
+        description=(
+            "fill_na: value|mean|median|mode|ffill|bfill; bin: equal_width|quantile; standardize: zscore|minmax"
+        ),
+    )
     value: Any = None
     mapping: dict[str, str] | None = None
     to: Literal["int", "float", "str", "bool", "category", "datetime"] | None = None
@@ -60,7 +94,9 @@ class Operation(BaseModel):
     new_column: str | None = None
     keep: Literal["first", "last"] | None = None
     drop_first: bool | None = None
-    expression: str | None = Field(None, description="derive: arithmetic over columns, e.g. 'price * qty' or 'log(col(\"gross income\"))'")
+    expression: str | None = Field(
+        None, description="derive: arithmetic over columns, e.g. 'price * qty' or 'log(col(\"gross income\"))'"
+    )
     filters: list[Filter] | None = None
 
 

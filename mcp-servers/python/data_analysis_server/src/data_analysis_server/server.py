@@ -27,11 +27,23 @@ from pydantic import Field
 from . import __version__
 from .config import load_settings
 from .errors import AnalysisError
-from .plots import KINDS as PLOT_KINDS
 from .plots import PlotSpec
 from .schemas import (
-    Aggregation, CorrelationOut, DatasetListOut, DatasetOut, DropOut, Filter, HypothesisOut, Operation, Pivot, PlotOut,
-    ProfileOut, RegressionOut, SortKey, TableOut, TimeSeriesOut,
+    Aggregation,
+    CorrelationOut,
+    DatasetListOut,
+    DatasetOut,
+    DropOut,
+    Filter,
+    HypothesisOut,
+    Operation,
+    Pivot,
+    PlotOut,
+    ProfileOut,
+    RegressionOut,
+    SortKey,
+    TableOut,
+    TimeSeriesOut,
 )
 from .service import AnalysisService
 from .stats import TestSpec
@@ -86,13 +98,27 @@ def _result(summary: str, data: dict[str, Any]) -> CallToolResult:
 @_tool
 async def load_dataset(
     source: Annotated[str | None, Field(description="File path under the allowed roots, or an http(s) URL")] = None,
-    data: Annotated[str | list[dict[str, Any]] | None, Field(description="Inline CSV text or JSON records instead of source")] = None,
-    format: Annotated[Literal["csv", "tsv", "json", "jsonl", "parquet", "excel"] | None, Field(description="Inferred when absent")] = None,
+    data: Annotated[
+        str | list[dict[str, Any]] | None, Field(description="Inline CSV text or JSON records instead of source")
+    ] = None,
+    format: Annotated[
+        Literal["csv", "tsv", "json", "jsonl", "parquet", "excel"] | None, Field(description="Inferred when absent")
+    ] = None,
     name: Annotated[str | None, Field(description="Friendly name; also the SQL table name")] = None,
-    options: Annotated[dict[str, Any] | None, Field(description="Reader options: csv sep/header/skiprows/nrows/usecols/na_values/decimal/encoding/parse_dates; excel sheet_name; parquet columns")] = None,
+    options: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description=(
+                "Reader options: csv sep/header/skiprows/nrows/usecols/na_values/decimal/encoding/parse_dates; "
+                "excel sheet_name; parquet columns"
+            )
+        ),
+    ] = None,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, DatasetOut]:
-    """Load a CSV/TSV/JSON/JSONL/Parquet/Excel dataset into memory; returns dataset_id, shape, schema and a 5-row preview."""
+    """Load a CSV/TSV/JSON/JSONL/Parquet/Excel dataset into memory; returns dataset_id, shape, schema and a
+    5-row preview.
+    """
     return _result(*await _run(ctx, lambda: service.load(source, data, format, name, options), "loading"))
 
 
@@ -124,7 +150,9 @@ async def profile(
     columns: Annotated[list[str] | None, Field(description="Columns to profile (default all)")] = None,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, ProfileOut]:
-    """Descriptive statistics per column: count, mean, sd, quantiles, skew, kurtosis, missing, distinct, top values, IQR and robust-z outliers."""
+    """Descriptive statistics per column: count, mean, sd, quantiles, skew, kurtosis, missing, distinct, top
+    values, IQR and robust-z outliers.
+    """
     return _result(*await _run(ctx, lambda: service.profile(dataset_id, columns), "profiling"))
 
 
@@ -144,24 +172,63 @@ async def correlate(
 @_tool
 async def test_hypothesis(
     dataset_id: DatasetId,
-    test: Literal["t_one_sample", "t_two_sample", "t_paired", "mann_whitney", "wilcoxon", "kruskal", "anova_oneway",
-                  "chi_square_independence", "chi_square_goodness_of_fit", "shapiro", "ks_2samp", "levene", "proportions_z"],
-    column: Annotated[str | None, Field(description="Value column (numeric; categorical for chi-square; binary for proportions_z)")] = None,
+    test: Literal[
+        "t_one_sample",
+        "t_two_sample",
+        "t_paired",
+        "mann_whitney",
+        "wilcoxon",
+        "kruskal",
+        "anova_oneway",
+        "chi_square_independence",
+        "chi_square_goodness_of_fit",
+        "shapiro",
+        "ks_2samp",
+        "levene",
+        "proportions_z",
+    ],
+    column: Annotated[
+        str | None, Field(description="Value column (numeric; categorical for chi-square; binary for proportions_z)")
+    ] = None,
     group_column: Annotated[str | None, Field(description="Column defining groups for two/k-sample tests")] = None,
-    groups: Annotated[list[str] | None, Field(description="Which groups to compare (default all; two-sample tests need exactly two)")] = None,
-    column_b: Annotated[str | None, Field(description="Second column: paired tests, chi-square independence, ks_2samp")] = None,
+    groups: Annotated[
+        list[str] | None, Field(description="Which groups to compare (default all; two-sample tests need exactly two)")
+    ] = None,
+    column_b: Annotated[
+        str | None, Field(description="Second column: paired tests, chi-square independence, ks_2samp")
+    ] = None,
     mu0: Annotated[float, Field(description="Hypothesised mean/location for one-sample tests")] = 0.0,
     p0: Annotated[float, Field(description="Hypothesised proportion for one-sample proportions_z", gt=0, lt=1)] = 0.5,
     equal_var: Annotated[bool, Field(description="t_two_sample: False = Welch (default), True = Student")] = False,
     alternative: Literal["two-sided", "less", "greater"] = "two-sided",
-    expected: Annotated[dict[str, float] | None, Field(description="Goodness of fit: {category: expected proportion or count}")] = None,
-    success: Annotated[str | int | float | bool | None, Field(description="proportions_z: value counted as success")] = None,
+    expected: Annotated[
+        dict[str, float] | None, Field(description="Goodness of fit: {category: expected proportion or count}")
+    ] = None,
+    success: Annotated[
+        str | int | float | bool | None, Field(description="proportions_z: value counted as success")
+    ] = None,
     correction: Annotated[bool, Field(description="chi-square 2x2 Yates continuity correction")] = True,
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, HypothesisOut]:
-    """Run a hypothesis test; returns statistic, p-value, df, effect size with CI and a one-line reading. anova_oneway adds Tukey HSD."""
-    spec = TestSpec(test, column, column_b, group_column, groups, mu0, p0, equal_var, alternative, expected, success, correction, confidence)
+    """Run a hypothesis test; returns statistic, p-value, df, effect size with CI and a one-line reading.
+    anova_oneway adds Tukey HSD.
+    """
+    spec = TestSpec(
+        test,
+        column,
+        column_b,
+        group_column,
+        groups,
+        mu0,
+        p0,
+        equal_var,
+        alternative,
+        expected,
+        success,
+        correction,
+        confidence,
+    )
     return _result(*await _run(ctx, lambda: service.test(dataset_id, spec), "testing"))
 
 
@@ -177,8 +244,12 @@ async def regress(
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, RegressionOut]:
-    """Multiple regression: coefficient table (estimate, SE, t/z, p, CI), R², adj. R², F, AIC/BIC, n; OLS diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF)."""
-    return _result(*await _run(ctx, lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence), "fitting"))
+    """Multiple regression: coefficient table (estimate, SE, t/z, p, CI), R², adj. R², F, AIC/BIC, n; OLS
+    diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF).
+    """
+    return _result(
+        *await _run(ctx, lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence), "fitting")
+    )
 
 
 @mcp.tool()
@@ -189,9 +260,13 @@ async def time_series(
     value_column: str,
     operation: Literal["resample", "rolling", "decompose", "stationarity", "forecast"],
     rule: Annotated[str | None, Field(description="resample frequency: D, W, MS, QS, YS, h …")] = None,
-    agg: Annotated[str | None, Field(description="resample/rolling aggregate: mean, sum, min, max, median, count, std")] = None,
+    agg: Annotated[
+        str | None, Field(description="resample/rolling aggregate: mean, sum, min, max, median, count, std")
+    ] = None,
     window: Annotated[int | None, Field(description="rolling window (observations)", ge=2)] = None,
-    period: Annotated[int | None, Field(description="decompose: seasonal period (inferred from frequency when absent)", ge=2)] = None,
+    period: Annotated[
+        int | None, Field(description="decompose: seasonal period (inferred from frequency when absent)", ge=2)
+    ] = None,
     horizon: Annotated[int | None, Field(description="forecast steps ahead", ge=1, le=1000)] = None,
     model: Literal["ets", "arima"] = "ets",
     seasonal_periods: Annotated[int | None, Field(description="ETS seasonal period (omit for no season)", ge=2)] = None,
@@ -200,10 +275,26 @@ async def time_series(
     limit: Limit = None,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, TimeSeriesOut]:
-    """Resample, rolling statistics, STL decomposition, stationarity (ADF + KPSS), or forecast (ETS or ARIMA with prediction intervals)."""
-    params = {"rule": rule, "agg": agg, "window": window, "period": period, "horizon": horizon, "model": model,
-              "seasonal_periods": seasonal_periods, "order": order, "confidence": confidence, "limit": limit}
-    return _result(*await _run(ctx, lambda: service.time_series(dataset_id, time_column, value_column, operation, params), operation))
+    """Resample, rolling statistics, STL decomposition, stationarity (ADF + KPSS), or forecast (ETS or ARIMA
+    with prediction intervals).
+    """
+    params = {
+        "rule": rule,
+        "agg": agg,
+        "window": window,
+        "period": period,
+        "horizon": horizon,
+        "model": model,
+        "seasonal_periods": seasonal_periods,
+        "order": order,
+        "confidence": confidence,
+        "limit": limit,
+    }
+    return _result(
+        *await _run(
+            ctx, lambda: service.time_series(dataset_id, time_column, value_column, operation, params), operation
+        )
+    )
 
 
 @mcp.tool()
@@ -221,9 +312,12 @@ async def query(
 ) -> Annotated[CallToolResult, TableOut]:
     """Filter, group/aggregate or pivot, and sort with structured arguments (no expression strings)."""
     kwargs = {
-        "filters": [f.model_dump() for f in filters or []], "group_by": group_by,
+        "filters": [f.model_dump() for f in filters or []],
+        "group_by": group_by,
         "aggregations": [a.model_dump(by_alias=True) for a in aggregations or []],
-        "pivot": pivot.model_dump() if pivot else None, "sort": [s.model_dump() for s in sort or []], "columns": columns,
+        "pivot": pivot.model_dump() if pivot else None,
+        "sort": [s.model_dump() for s in sort or []],
+        "columns": columns,
     }
     return _result(*await _run(ctx, lambda: service.query(dataset_id, limit, **kwargs), "querying"))
 
@@ -243,10 +337,20 @@ async def sql(
 @_tool
 async def transform(
     dataset_id: DatasetId,
-    operations: Annotated[list[Operation], Field(min_length=1, description=(
-        "Steps in order: drop_na(columns?, how), fill_na(columns?, method, value), dedupe(columns?, keep), rename(mapping), "
-        "cast(column, to, format?), bin(column, bins, method, labels?, new_column?), one_hot(columns, drop_first), "
-        "standardize(columns?, method), derive(new_column, expression), filter(filters), drop_columns(columns), select_columns(columns)"))],
+    operations: Annotated[
+        list[Operation],
+        Field(
+            min_length=1,
+            description=(
+                "Steps in order: drop_na(columns?, how), fill_na(columns?, method, value), dedupe(columns?, "
+                "keep), rename(mapping), "
+                "cast(column, to, format?), bin(column, bins, method, labels?, new_column?), one_hot(columns, "
+                "drop_first), "
+                "standardize(columns?, method), derive(new_column, expression), filter(filters), "
+                "drop_columns(columns), select_columns(columns)"
+            ),
+        ),
+    ],
     new_name: Annotated[str | None, Field(description="Name of the new dataset")] = None,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, DatasetOut]:
@@ -262,11 +366,15 @@ async def transform(
 @_tool
 async def plot(
     dataset_id: DatasetId,
-    kind: Literal["histogram", "scatter", "line", "bar", "box", "violin", "heatmap", "correlation", "pairs", "timeseries"],
+    kind: Literal[
+        "histogram", "scatter", "line", "bar", "box", "violin", "heatmap", "correlation", "pairs", "timeseries"
+    ],
     x: Annotated[str | None, Field(description="x column (group column for box/violin, category for bar)")] = None,
     y: Annotated[str | None, Field(description="y column")] = None,
     hue: Annotated[str | None, Field(description="Colour by this column (≤ 10 levels)")] = None,
-    value: Annotated[str | None, Field(description="heatmap: numeric column aggregated per (x, y) cell; counts when absent")] = None,
+    value: Annotated[
+        str | None, Field(description="heatmap: numeric column aggregated per (x, y) cell; counts when absent")
+    ] = None,
     columns: Annotated[list[str] | None, Field(description="correlation/pairs: numeric columns")] = None,
     bins: Annotated[int, Field(ge=2, le=200)] = 30,
     agg: Annotated[str, Field(description="bar/heatmap aggregate (mean, sum, median, …); correlation method")] = "mean",
@@ -298,7 +406,8 @@ def dataset_preview(dataset_id: str) -> dict[str, Any]:
 def explore_dataset(dataset_id: str) -> str:
     """A step-by-step exploratory analysis plan for one dataset."""
     return (
-        f"Explore dataset {dataset_id}. 1) describe_dataset to see the schema. 2) profile to find missing values, skew and "
+        f"Explore dataset {dataset_id}. 1) describe_dataset to see the schema. 2) profile to find missing values, "
+        "skew and "
         "outliers. 3) correlate the numeric columns. 4) plot histograms of key variables and a correlation heatmap. "
         "5) Form one or two hypotheses and check them with test_hypothesis (state assumptions; prefer Welch for two "
         "means) or regress. 6) Summarise findings with effect sizes and confidence intervals, not only p-values."

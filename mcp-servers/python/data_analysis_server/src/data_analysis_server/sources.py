@@ -99,7 +99,9 @@ def _read_capped(response: httpx.Response, settings: Settings, deadline: float) 
     declared = response.headers.get("content-length")
     cap = settings.max_download_bytes
     if declared and declared.isdigit() and int(declared) > cap:
-        raise LimitExceededError(f"Download is {int(declared)} bytes, over the {cap}-byte cap (DATA_ANALYSIS_MAX_DOWNLOAD_BYTES).")
+        raise LimitExceededError(
+            f"Download is {int(declared)} bytes, over the {cap}-byte cap (DATA_ANALYSIS_MAX_DOWNLOAD_BYTES)."
+        )
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes(_CHUNK):
@@ -107,7 +109,9 @@ def _read_capped(response: httpx.Response, settings: Settings, deadline: float) 
         if size > cap:
             raise LimitExceededError(f"Download exceeded the {cap}-byte cap (DATA_ANALYSIS_MAX_DOWNLOAD_BYTES).")
         if time.monotonic() > deadline:
-            raise LimitExceededError(f"Download took longer than {settings.url_timeout_s:g} s (DATA_ANALYSIS_URL_TIMEOUT).")
+            raise LimitExceededError(
+                f"Download took longer than {settings.url_timeout_s:g} s (DATA_ANALYSIS_URL_TIMEOUT)."
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -11,7 +11,6 @@ in record batches so `total_rows` is exact without materialising a large result.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -23,11 +22,18 @@ BATCH_ROWS = 100_000
 
 
 def _connect(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(":memory:", config={
-        "enable_external_access": False, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-        "memory_limit": memory_limit, "threads": threads, "python_enable_replacements": False,
-        "lock_configuration": True,
-    })
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "python_enable_replacements": False,
+            "lock_configuration": True,
+        },
+    )
 
 
 def _single_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
@@ -38,11 +44,19 @@ def _single_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
     if len(statements) != 1:
         raise InvalidArgumentError(f"Send exactly one SELECT statement; got {len(statements)}.")
     if statements[0].type != duckdb.StatementType.SELECT:
-        raise InvalidArgumentError(f"Only read-only SELECT queries are allowed; got a {statements[0].type.name} statement.")
+        raise InvalidArgumentError(
+            f"Only read-only SELECT queries are allowed; got a {statements[0].type.name} statement."
+        )
 
 
-def run_sql(tables: dict[str, pd.DataFrame], query: str, limit: int, timeout_s: float,
-            memory_limit: str = "2GB", threads: int = 2) -> tuple[pd.DataFrame, int]:
+def run_sql(
+    tables: dict[str, pd.DataFrame],
+    query: str,
+    limit: int,
+    timeout_s: float,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> tuple[pd.DataFrame, int]:
     """Run one SELECT; return (first `limit` rows, total row count).
 
     Raises:
@@ -70,10 +84,14 @@ def run_sql(tables: dict[str, pd.DataFrame], query: str, limit: int, timeout_s: 
             total += batch.num_rows
         schema = reader.schema
     except duckdb.InterruptException:
-        raise LimitExceededError(f"Query stopped at the {timeout_s:g} s time limit (DATA_ANALYSIS_SQL_TIMEOUT).") from None
+        raise LimitExceededError(
+            f"Query stopped at the {timeout_s:g} s time limit (DATA_ANALYSIS_SQL_TIMEOUT)."
+        ) from None
     except duckdb.Error as exc:
         if timed_out.is_set():
-            raise LimitExceededError(f"Query stopped at the {timeout_s:g} s time limit (DATA_ANALYSIS_SQL_TIMEOUT).") from None
+            raise LimitExceededError(
+                f"Query stopped at the {timeout_s:g} s time limit (DATA_ANALYSIS_SQL_TIMEOUT)."
+            ) from None
         known = ", ".join(tables) or "none"
         raise InvalidArgumentError(f"SQL error: {str(exc).splitlines()[0][:300]} (tables: {known})") from None
     finally:

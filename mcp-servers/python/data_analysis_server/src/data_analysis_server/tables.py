@@ -86,9 +86,11 @@ def markdown_preview(records: list[dict[str, Any]], max_rows: int = 5, max_width
     if not records:
         return "(no rows)"
     cols = list(records[0])
+
     def cell(v: Any) -> str:
         text = "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in records[:max_rows]]
     return "\n".join(lines)

@@ -38,7 +38,9 @@ def build_series(frame: pd.DataFrame, time_column: str, value_column: str) -> pd
     if not pd.api.types.is_numeric_dtype(times):
         times = pd.to_datetime(times, errors="coerce")
         if times.isna().mean() > 0.5:
-            raise InvalidArgumentError(f"Column {time_column!r} could not be parsed as dates; cast it with transform first.")
+            raise InvalidArgumentError(
+                f"Column {time_column!r} could not be parsed as dates; cast it with transform first."
+            )
     series = pd.Series(values.to_numpy(), index=pd.Index(times, name=time_column), name=value_column)
     series = series[series.index.notna()].groupby(level=0).mean().sort_index()
     if series.notna().sum() < 4:
@@ -65,7 +67,9 @@ def resample(series: pd.Series, rule: str, agg: str) -> pd.DataFrame:
     try:
         return _table({series.name: series.resample(rule).agg(agg)})
     except (ValueError, TypeError):
-        raise InvalidArgumentError(f"Invalid resample rule {rule!r}; use pandas offsets like 'D', 'W', 'MS', 'QS', 'YS'.") from None
+        raise InvalidArgumentError(
+            f"Invalid resample rule {rule!r}; use pandas offsets like 'D', 'W', 'MS', 'QS', 'YS'."
+        ) from None
 
 
 def rolling(series: pd.Series, window: int, agg: str) -> pd.DataFrame:
@@ -101,8 +105,14 @@ def decompose(series: pd.Series, period: int | None) -> tuple[pd.DataFrame, dict
         "trend_strength": max(0.0, 1 - np.var(resid) / np.var(trend + resid)),
         "seasonal_strength": max(0.0, 1 - np.var(resid) / np.var(seasonal + resid)),
     }
-    table = _table({"observed": s, "trend": pd.Series(trend, s.index), "seasonal": pd.Series(seasonal, s.index),
-                    "resid": pd.Series(resid, s.index)})
+    table = _table(
+        {
+            "observed": s,
+            "trend": pd.Series(trend, s.index),
+            "seasonal": pd.Series(seasonal, s.index),
+            "resid": pd.Series(resid, s.index),
+        }
+    )
     return table, jsonable(strength)
 
 
@@ -115,15 +125,28 @@ def stationarity(series: pd.Series) -> dict[str, Any]:
         kpss_stat, kpss_p, kpss_lags, _ = kpss(x, regression="c", nlags="auto")
     adf_says = adf_p < 0.05
     kpss_says = kpss_p >= 0.05
-    verdict = ("stationary" if adf_says and kpss_says else "non-stationary (unit root)" if not adf_says and not kpss_says
-               else "trend-stationary (difference-free detrending may suffice)" if not adf_says and kpss_says
-               else "difference-stationary (differencing advised)")
-    return jsonable({
-        "adf": {"statistic": adf_stat, "p_value": adf_p, "lags": adf_lags, "critical_values": crit},
-        "kpss": {"statistic": kpss_stat, "p_value": kpss_p, "lags": kpss_lags, "p_value_note": "KPSS p is interpolated in [0.01, 0.1]"},
-        "verdict": verdict,
-        "interpretation": f"ADF p = {adf_p:.3g} (H0 unit root), KPSS p = {kpss_p:.3g} (H0 stationary): {verdict}.",
-    })
+    verdict = (
+        "stationary"
+        if adf_says and kpss_says
+        else "non-stationary (unit root)"
+        if not adf_says and not kpss_says
+        else "trend-stationary (difference-free detrending may suffice)"
+        if not adf_says and kpss_says
+        else "difference-stationary (differencing advised)"
+    )
+    return jsonable(
+        {
+            "adf": {"statistic": adf_stat, "p_value": adf_p, "lags": adf_lags, "critical_values": crit},
+            "kpss": {
+                "statistic": kpss_stat,
+                "p_value": kpss_p,
+                "lags": kpss_lags,
+                "p_value_note": "KPSS p is interpolated in [0.01, 0.1]",
+            },
+            "verdict": verdict,
+            "interpretation": f"ADF p = {adf_p:.3g} (H0 unit root), KPSS p = {kpss_p:.3g} (H0 stationary): {verdict}.",
+        }
+    )
 
 
 def _future_index(series: pd.Series, horizon: int) -> pd.Index:
@@ -137,8 +160,14 @@ def _future_index(series: pd.Series, horizon: int) -> pd.Index:
     return pd.Index(idx[-1] + step * np.arange(1, horizon + 1), name=idx.name)
 
 
-def forecast(series: pd.Series, horizon: int, model: str, confidence: float, seasonal_periods: int | None,
-             order: list[int] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def forecast(
+    series: pd.Series,
+    horizon: int,
+    model: str,
+    confidence: float,
+    seasonal_periods: int | None,
+    order: list[int] | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """ETS (additive error/trend, optional additive season) or ARIMA(p,d,q) forecast with prediction intervals."""
     if not 1 <= horizon <= 1000:
         raise InvalidArgumentError("horizon must be between 1 and 1000.")
@@ -148,7 +177,9 @@ def forecast(series: pd.Series, horizon: int, model: str, confidence: float, sea
         warnings.simplefilter("ignore")  # convergence chatter goes to stderr otherwise; fit stats are returned
         if model == "ets":
             seasonal = "add" if seasonal_periods else None
-            fit = ETSModel(pd.Series(y), error="add", trend="add", seasonal=seasonal, seasonal_periods=seasonal_periods).fit(disp=False)
+            fit = ETSModel(
+                pd.Series(y), error="add", trend="add", seasonal=seasonal, seasonal_periods=seasonal_periods
+            ).fit(disp=False)
             frame = fit.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=alpha)
             mean, lo, hi = frame["mean"], frame["pi_lower"], frame["pi_upper"]
             spec = f"ETS(A,A,{'A' if seasonal else 'N'})"
@@ -161,6 +192,12 @@ def forecast(series: pd.Series, horizon: int, model: str, confidence: float, sea
             spec = f"ARIMA({p},{d},{q})"
         else:
             raise InvalidArgumentError("model must be 'ets' or 'arima'.")
-    table = pd.DataFrame({"time": _future_index(series, horizon), "forecast": np.asarray(mean),
-                          "lower": np.asarray(lo), "upper": np.asarray(hi)})
+    table = pd.DataFrame(
+        {
+            "time": _future_index(series, horizon),
+            "forecast": np.asarray(mean),
+            "lower": np.asarray(lo),
+            "upper": np.asarray(hi),
+        }
+    )
     return table, jsonable({"model": spec, "aic": float(fit.aic), "confidence": confidence, "n_train": len(y)})

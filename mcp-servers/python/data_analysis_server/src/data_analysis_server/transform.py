@@ -17,7 +17,14 @@ from .errors import AnalysisError, InvalidArgumentError
 from .expression import evaluate
 from .query import apply_filters
 
-CAST_TYPES = {"int": "Int64", "float": "float64", "str": "string", "bool": "boolean", "category": "category", "datetime": "datetime"}
+CAST_TYPES = {
+    "int": "Int64",
+    "float": "float64",
+    "str": "string",
+    "bool": "boolean",
+    "category": "category",
+    "datetime": "datetime",
+}
 MAX_ONE_HOT_LEVELS = 100
 
 
@@ -90,7 +97,9 @@ def _one_hot(df: pd.DataFrame, op: dict[str, Any]) -> pd.DataFrame:
     cols = require(df, op.get("columns") or [])
     for c in cols:
         if df[c].nunique() > MAX_ONE_HOT_LEVELS:
-            raise InvalidArgumentError(f"{c!r} has more than {MAX_ONE_HOT_LEVELS} levels; bin or filter it before one_hot.")
+            raise InvalidArgumentError(
+                f"{c!r} has more than {MAX_ONE_HOT_LEVELS} levels; bin or filter it before one_hot."
+            )
     return pd.get_dummies(df, columns=cols, drop_first=bool(op.get("drop_first", False)), dtype="int8")
 
 
@@ -110,15 +119,25 @@ def _standardize(df: pd.DataFrame, op: dict[str, Any]) -> pd.DataFrame:
 def _derive(df: pd.DataFrame, op: dict[str, Any]) -> pd.DataFrame:
     name, expr = op.get("new_column"), op.get("expression")
     if not name or not expr:
-        raise InvalidArgumentError("derive needs `new_column` and `expression`, e.g. {\"new_column\": \"bmi\", \"expression\": \"weight / (height/100)**2\"}.")
+        raise InvalidArgumentError(
+            "derive needs `new_column` and `expression`, e.g. "
+            '{"new_column": "bmi", "expression": "weight / (height/100)**2"}.'
+        )
     out = df.copy()
     out[name] = evaluate(str(expr), df)
     return out
 
 
 _OPS = {
-    "drop_na": _drop_na, "fill_na": _fill_na, "dedupe": _dedupe, "rename": _rename, "cast": _cast, "bin": _bin,
-    "one_hot": _one_hot, "standardize": _standardize, "derive": _derive,
+    "drop_na": _drop_na,
+    "fill_na": _fill_na,
+    "dedupe": _dedupe,
+    "rename": _rename,
+    "cast": _cast,
+    "bin": _bin,
+    "one_hot": _one_hot,
+    "standardize": _standardize,
+    "derive": _derive,
     "filter": lambda df, op: apply_filters(df, op.get("filters") or []),
     "drop_columns": lambda df, op: df.drop(columns=require(df, op.get("columns") or [])),
     "select_columns": lambda df, op: df[require(df, op.get("columns") or [])],
@@ -147,5 +166,3 @@ def apply_operations(frame: pd.DataFrame, operations: list[dict[str, Any]]) -> p
     if out is frame:
         out = frame.copy()
     return out.reset_index(drop=True) if not isinstance(out.index, pd.RangeIndex) else out
-
-
