@@ -65,10 +65,19 @@ class Registry:
         with self._lock:
             self._counter += 1
             dataset_id = f"ds{self._counter}_{table_name(name)}"[:60]
-            ds = Dataset(dataset_id, table_name(name), frame, source, nbytes)
+            ds = Dataset(dataset_id, self._unique_name_locked(table_name(name)), frame, source, nbytes)
             self._items[dataset_id] = ds
             self._evict_locked(keep=dataset_id)
             return ds
+
+    def _unique_name_locked(self, base: str) -> str:
+        """SQL table names must not collide: a second 'sales' becomes 'sales_2'."""
+        taken = {d.name for d in self._items.values()}
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        return name
 
     def _evict_locked(self, keep: str) -> None:
         total = sum(d.nbytes for d in self._items.values())

@@ -46,7 +46,7 @@ from .schemas import (
     TimeSeriesOut,
 )
 from .service import AnalysisService
-from .stats import TestSpec
+from .stats import HypothesisSpec
 
 logger = logging.getLogger("data_analysis_server")
 P = ParamSpec("P")
@@ -214,7 +214,7 @@ async def test_hypothesis(
     """Run a hypothesis test; returns statistic, p-value, df, effect size with CI and a one-line reading.
     anova_oneway adds Tukey HSD.
     """
-    spec = TestSpec(
+    spec = HypothesisSpec(
         test,
         column,
         column_b,

@@ -140,7 +140,7 @@ class AnalysisService:
             **out,
         }
 
-    def test(self, dataset_id: str, spec: stats.TestSpec) -> Result:
+    def test(self, dataset_id: str, spec: stats.HypothesisSpec) -> Result:
         out = stats.run_test(self._frame(dataset_id), spec)
         return out["interpretation"], out
 

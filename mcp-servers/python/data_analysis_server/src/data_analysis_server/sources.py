@@ -133,7 +133,7 @@ def fetch_url(url: str, settings: Settings) -> tuple[bytes, str]:
                 response = _pinned_request(client, current, settings)
             except httpx.HTTPError as exc:
                 raise InvalidArgumentError(f"Could not fetch {url[:120]!r}: {type(exc).__name__}") from None
-            with response:
+            try:
                 if response.is_redirect:
                     current = urljoin(current, response.headers.get("location", ""))
                     continue
@@ -144,4 +144,6 @@ def fetch_url(url: str, settings: Settings) -> tuple[bytes, str]:
                 except httpx.HTTPError as exc:
                     raise InvalidArgumentError(f"Download of {url[:120]!r} failed: {type(exc).__name__}") from None
                 return body, response.headers.get("content-type", "")
+            finally:
+                response.close()
     raise InvalidArgumentError(f"Too many redirects (>{MAX_REDIRECTS}) fetching {url[:120]!r}.")

@@ -43,7 +43,7 @@ SHAPIRO_MAX_N = 5000
 
 
 @dataclass
-class TestSpec:
+class HypothesisSpec:
     """Arguments of `test_hypothesis`; which ones a test needs is listed in `_NEEDS`."""
 
     test: str
@@ -78,13 +78,13 @@ _NEEDS = {
 }
 
 
-def _need(value: str | None, what: str, spec: TestSpec) -> str:
+def _need(value: str | None, what: str, spec: HypothesisSpec) -> str:
     if not value:
         raise InvalidArgumentError(f"Test {spec.test!r} needs `{what}`: it takes {_NEEDS[spec.test]}.")
     return value
 
 
-def _groups(frame: pd.DataFrame, spec: TestSpec, exactly_two: bool) -> dict[str, np.ndarray]:
+def _groups(frame: pd.DataFrame, spec: HypothesisSpec, exactly_two: bool) -> dict[str, np.ndarray]:
     value = _need(spec.column, "column", spec)
     group = _need(spec.group_column, "group_column", spec)
     values = numeric(frame, value)
@@ -107,7 +107,7 @@ def _groups(frame: pd.DataFrame, spec: TestSpec, exactly_two: bool) -> dict[str,
     return out
 
 
-def _paired(frame: pd.DataFrame, spec: TestSpec) -> tuple[np.ndarray, np.ndarray]:
+def _paired(frame: pd.DataFrame, spec: HypothesisSpec) -> tuple[np.ndarray, np.ndarray]:
     a = numeric(frame, _need(spec.column, "column", spec))
     b = numeric(frame, _need(spec.column_b, "column_b", spec))
     mask = a.notna() & b.notna()
@@ -118,7 +118,7 @@ def _p_word(p: float, alpha: float) -> str:
     return "significant" if p < alpha else "not significant"
 
 
-def _reading(spec: TestSpec, what: str, p: float, eff: dict[str, Any] | None) -> str:
+def _reading(spec: HypothesisSpec, what: str, p: float, eff: dict[str, Any] | None) -> str:
     alpha = 1 - spec.confidence
     size = ""
     if eff is not None:
@@ -129,7 +129,7 @@ def _reading(spec: TestSpec, what: str, p: float, eff: dict[str, Any] | None) ->
 
 
 def _result(
-    spec: TestSpec,
+    spec: HypothesisSpec,
     stat_name: str,
     stat: float,
     p: float,
@@ -155,7 +155,7 @@ def _result(
     )
 
 
-def _t_one(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _t_one(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     x = finite(numeric(frame, _need(spec.column, "column", spec)))
     res = stats.ttest_1samp(x, spec.mu0, alternative=spec.alternative)
     ci = res.confidence_interval(spec.confidence)
@@ -174,7 +174,7 @@ def _t_one(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _t_two(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _t_two(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     (ga, a), (gb, b) = _groups(frame, spec, exactly_two=True).items()
     res = stats.ttest_ind(a, b, equal_var=spec.equal_var, alternative=spec.alternative)
     ci = res.confidence_interval(spec.confidence)
@@ -194,7 +194,7 @@ def _t_two(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _t_paired(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _t_paired(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     a, b = _paired(frame, spec)
     res = stats.ttest_rel(a, b, alternative=spec.alternative)
     ci = res.confidence_interval(spec.confidence)
@@ -214,7 +214,7 @@ def _t_paired(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _mann_whitney(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _mann_whitney(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     (ga, a), (gb, b) = _groups(frame, spec, exactly_two=True).items()
     res = stats.mannwhitneyu(a, b, alternative=spec.alternative)
     eff = effects.rank_biserial_independent(float(res.statistic), len(a), len(b), spec.confidence)
@@ -223,7 +223,7 @@ def _mann_whitney(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _wilcoxon(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _wilcoxon(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     if spec.column_b:
         a, b = _paired(frame, spec)
         diffs, what = a - b, f"Wilcoxon signed-rank {spec.column} − {spec.column_b}"
@@ -243,7 +243,7 @@ def _wilcoxon(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _kruskal(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _kruskal(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     groups = _groups(frame, spec, exactly_two=False)
     res = stats.kruskal(*groups.values())
     n = sum(len(g) for g in groups.values())
@@ -260,7 +260,7 @@ def _kruskal(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _anova(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _anova(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     groups = _groups(frame, spec, exactly_two=False)
     if len(groups) < 2:
         raise InvalidArgumentError("anova_oneway needs at least two groups.")
@@ -308,7 +308,7 @@ def _tukey(groups: dict[str, np.ndarray], confidence: float) -> list[dict[str, A
     ]
 
 
-def _chi_independence(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _chi_independence(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     a, b = _need(spec.column, "column", spec), _need(spec.column_b, "column_b", spec)
     require(frame, [a, b])
     table = pd.crosstab(frame[a], frame[b])
@@ -334,7 +334,7 @@ def _chi_independence(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _chi_gof(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _chi_gof(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     col = _need(spec.column, "column", spec)
     require(frame, [col])
     observed = frame[col].dropna().astype("string").value_counts().sort_index()
@@ -365,7 +365,7 @@ def _chi_gof(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _shapiro(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _shapiro(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     x = finite(numeric(frame, _need(spec.column, "column", spec)))
     note = None
     if len(x) > SHAPIRO_MAX_N:
@@ -380,7 +380,7 @@ def _shapiro(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _two_samples(frame: pd.DataFrame, spec: TestSpec) -> tuple[str, np.ndarray, str, np.ndarray]:
+def _two_samples(frame: pd.DataFrame, spec: HypothesisSpec) -> tuple[str, np.ndarray, str, np.ndarray]:
     if spec.column_b:
         a, b = numeric(frame, _need(spec.column, "column", spec)), numeric(frame, spec.column_b)
         return str(spec.column), finite(a), spec.column_b, finite(b)
@@ -388,7 +388,7 @@ def _two_samples(frame: pd.DataFrame, spec: TestSpec) -> tuple[str, np.ndarray, 
     return ga, a, gb, b
 
 
-def _ks(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _ks(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     ga, a, gb, b = _two_samples(frame, spec)
     res = stats.ks_2samp(a, b, alternative=spec.alternative)
     eff = effects.effect("ks_d", float(res.statistic), None, None, "the statistic is itself the effect size")
@@ -397,7 +397,7 @@ def _ks(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _levene(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _levene(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     groups = _groups(frame, spec, exactly_two=False)
     res = stats.levene(*groups.values(), center="median")
     n = sum(len(g) for g in groups.values())
@@ -413,7 +413,7 @@ def _levene(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _binary(frame: pd.DataFrame, spec: TestSpec) -> pd.Series:
+def _binary(frame: pd.DataFrame, spec: HypothesisSpec) -> pd.Series:
     col = _need(spec.column, "column", spec)
     require(frame, [col])
     values = frame[col]
@@ -427,7 +427,7 @@ def _binary(frame: pd.DataFrame, spec: TestSpec) -> pd.Series:
     return values.astype("float64") == 1
 
 
-def _proportions(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def _proportions(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     hits = _binary(frame, spec)
     if spec.group_column is None:
         x = hits.dropna().astype(bool)
@@ -474,15 +474,15 @@ def _proportions(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
     )
 
 
-def _with(spec: TestSpec, column: str) -> TestSpec:
-    return TestSpec(**{**spec.__dict__, "column": column})
+def _with(spec: HypothesisSpec, column: str) -> HypothesisSpec:
+    return HypothesisSpec(**{**spec.__dict__, "column": column})
 
 
 def _sm_alt(alternative: str) -> str:
     return {"two-sided": "two-sided", "less": "smaller", "greater": "larger"}[alternative]
 
 
-_DISPATCH: dict[str, Callable[[pd.DataFrame, TestSpec], dict[str, Any]]] = {
+_DISPATCH: dict[str, Callable[[pd.DataFrame, HypothesisSpec], dict[str, Any]]] = {
     "t_one_sample": _t_one,
     "t_two_sample": _t_two,
     "t_paired": _t_paired,
@@ -499,7 +499,7 @@ _DISPATCH: dict[str, Callable[[pd.DataFrame, TestSpec], dict[str, Any]]] = {
 }
 
 
-def run_test(frame: pd.DataFrame, spec: TestSpec) -> dict[str, Any]:
+def run_test(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     """Run one hypothesis test.
 
     Raises:
