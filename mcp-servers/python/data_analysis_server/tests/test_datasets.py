@@ -28,7 +28,9 @@ FRAME = pd.DataFrame({"x": [1, 2, 3], "label": ["a", "b", "c"], "v": [0.5, np.na
         ("f.xlsx", lambda f, p: f.to_excel(p, index=False)),
     ],
 )
-def test_each_format_round_trips_with_inferred_format(settings: Settings, tmp_path: Path, filename: str, writer) -> None:
+def test_each_format_round_trips_with_inferred_format(
+    settings: Settings, tmp_path: Path, filename: str, writer
+) -> None:
     writer(FRAME, tmp_path / filename)
     frame, _ = read_source(filename, None, None, None, settings)
     assert frame["x"].tolist() == [1, 2, 3]

@@ -19,7 +19,9 @@ async def test_anscombe_quartet_has_identical_summaries(client: Client) -> None:
     results = []
     for series in ["I", "II", "III", "IV"]:
         part = quartet[quartet.Series == series][["X", "Y"]]
-        ds = (await call(client, "load_dataset", data=part.to_csv(index=False), name=f"anscombe_{series}"))["dataset_id"]
+        ds = (await call(client, "load_dataset", data=part.to_csv(index=False), name=f"anscombe_{series}"))[
+            "dataset_id"
+        ]
         cols = {c["name"]: c for c in (await call(client, "profile", dataset_id=ds))["columns"]}
         r = (await call(client, "correlate", dataset_id=ds))["r"]["X"]["Y"]
         fit = await call(client, "regress", dataset_id=ds, y="Y", x=["X"])

@@ -29,7 +29,13 @@ async def _load(client: Client, frame: pd.DataFrame, name: str) -> str:
 
 async def test_iris_welch_versus_student_match_published_values(client: Client, iris: pd.DataFrame) -> None:
     ds = await _load(client, iris, "iris")
-    args = dict(dataset_id=ds, test="t_two_sample", column="sepal_length", group_column="species", groups=["setosa", "versicolor"])
+    args = dict(
+        dataset_id=ds,
+        test="t_two_sample",
+        column="sepal_length",
+        group_column="species",
+        groups=["setosa", "versicolor"],
+    )
     welch = await call(client, "test_hypothesis", **args)
     student = await call(client, "test_hypothesis", **args, equal_var=True)
     assert welch["p_value"] == pytest.approx(3.75e-17, rel=5e-3)
@@ -54,7 +60,10 @@ def test_anova_reports_eta_squared_with_ci_and_tukey(iris: pd.DataFrame) -> None
 
 
 def test_mann_whitney_rank_biserial_matches_its_definition(iris: pd.DataFrame) -> None:
-    out = run_test(iris, HypothesisSpec("mann_whitney", column="sepal_length", group_column="species", groups=["setosa", "versicolor"]))
+    out = run_test(
+        iris,
+        HypothesisSpec("mann_whitney", column="sepal_length", group_column="species", groups=["setosa", "versicolor"]),
+    )
     a = iris.loc[iris.species == "setosa", "sepal_length"].to_numpy()
     b = iris.loc[iris.species == "versicolor", "sepal_length"].to_numpy()
     wins = (a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()
@@ -90,7 +99,12 @@ def test_chi_square_independence_and_cramers_v() -> None:
 def test_goodness_of_fit_with_expected_proportions() -> None:
     frame = pd.DataFrame({"die": list("1" * 10 + "2" * 10 + "3" * 10 + "4" * 10 + "5" * 10 + "6" * 30)})
     fair = run_test(frame, HypothesisSpec("chi_square_goodness_of_fit", column="die"))
-    loaded = run_test(frame, HypothesisSpec("chi_square_goodness_of_fit", column="die", expected={"1": 1, "2": 1, "3": 1, "4": 1, "5": 1, "6": 3}))
+    loaded = run_test(
+        frame,
+        HypothesisSpec(
+            "chi_square_goodness_of_fit", column="die", expected={"1": 1, "2": 1, "3": 1, "4": 1, "5": 1, "6": 3}
+        ),
+    )
     assert fair["p_value"] < 0.001 and loaded["p_value"] == pytest.approx(1.0)
 
 
@@ -106,7 +120,9 @@ def test_proportions_z_two_groups_and_one_sample() -> None:
 
 
 def test_shapiro_levene_ks_kruskal_run(iris: pd.DataFrame) -> None:
-    normal = pd.DataFrame({"x": np.random.default_rng(1).normal(size=300), "y": np.random.default_rng(2).exponential(size=300)})
+    normal = pd.DataFrame(
+        {"x": np.random.default_rng(1).normal(size=300), "y": np.random.default_rng(2).exponential(size=300)}
+    )
     assert run_test(normal, HypothesisSpec("shapiro", column="x"))["p_value"] > 0.01
     assert run_test(normal, HypothesisSpec("shapiro", column="y"))["p_value"] < 1e-6
     assert run_test(normal, HypothesisSpec("ks_2samp", column="x", column_b="y"))["p_value"] < 1e-6
@@ -131,6 +147,13 @@ def test_missing_arguments_say_what_the_test_needs(iris: pd.DataFrame) -> None:
 
 async def test_unknown_group_is_a_tool_error_listing_groups(client: Client, iris: pd.DataFrame) -> None:
     ds = await _load(client, iris, "iris")
-    text = await call_error(client, "test_hypothesis", dataset_id=ds, test="t_two_sample", column="sepal_length",
-                            group_column="species", groups=["setosa", "virginca"])
+    text = await call_error(
+        client,
+        "test_hypothesis",
+        dataset_id=ds,
+        test="t_two_sample",
+        column="sepal_length",
+        group_column="species",
+        groups=["setosa", "virginca"],
+    )
     assert "virginca" in text and "virginica" in text

@@ -36,7 +36,9 @@ def build_series(frame: pd.DataFrame, time_column: str, value_column: str) -> pd
     values = numeric(frame, value_column)
     times = frame[time_column]
     if not pd.api.types.is_numeric_dtype(times):
-        times = pd.to_datetime(times, errors="coerce")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "could not infer format" for mixed inputs; NaT counts are checked below
+            times = pd.to_datetime(times, errors="coerce")
         if times.isna().mean() > 0.5:
             raise InvalidArgumentError(
                 f"Column {time_column!r} could not be parsed as dates; cast it with transform first."
@@ -46,6 +48,16 @@ def build_series(frame: pd.DataFrame, time_column: str, value_column: str) -> pd
     if series.notna().sum() < 4:
         raise InvalidArgumentError("Need at least 4 non-missing points for a time-series operation.")
     return series
+
+
+def _infer_freq(index: pd.Index) -> str | None:
+    """pandas' inferred frequency as a string across versions (pandas 4 returns an offset object)."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(index)
+    return freq if freq is None or isinstance(freq, str) else freq.freqstr
 
 
 def _table(series_by_name: dict[str, pd.Series]) -> pd.DataFrame:
@@ -84,7 +96,7 @@ def rolling(series: pd.Series, window: int, agg: str) -> pd.DataFrame:
 def _period(series: pd.Series, period: int | None) -> int:
     if period:
         return period
-    freq = pd.infer_freq(series.index) if isinstance(series.index, pd.DatetimeIndex) and len(series) > 2 else None
+    freq = _infer_freq(series.index)
     guess = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52, "D": 7, "h": 24, "H": 24, "B": 5}
     for key, value in guess.items():
         if freq and freq.split("-")[0] == key:
@@ -119,7 +131,7 @@ def decompose(series: pd.Series, period: int | None) -> tuple[pd.DataFrame, dict
 def stationarity(series: pd.Series) -> dict[str, Any]:
     """ADF (H0: unit root) and KPSS (H0: stationary) read together."""
     x = series.dropna().to_numpy()
-    adf_stat, adf_p, adf_lags, _, crit, _ = adfuller(x, autolag="AIC")
+    adf_stat, adf_p, adf_lags, _, crit, _ = adfuller(x, autolag="AIC", result_object=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # KPSS warns when p is outside its lookup table; we report the bound
         kpss_stat, kpss_p, kpss_lags, _ = kpss(x, regression="c", nlags="auto")
@@ -152,7 +164,7 @@ def stationarity(series: pd.Series) -> dict[str, Any]:
 def _future_index(series: pd.Series, horizon: int) -> pd.Index:
     idx = series.index
     if isinstance(idx, pd.DatetimeIndex):
-        freq = pd.infer_freq(idx) if len(idx) > 2 else None
+        freq = _infer_freq(idx)
         if freq:
             return pd.date_range(idx[-1], periods=horizon + 1, freq=freq)[1:]
         return pd.RangeIndex(1, horizon + 1, name="step")
