@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import anyio
+import numpy as np
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -76,6 +77,13 @@ def _tool(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             raise ToolError(str(exc)) from exc
         except MemoryError:
             raise ToolError("Out of memory: drop datasets (drop_dataset) or work on a filtered subset.") from None
+        except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            # A library rejected the data (constant column, singular matrix, wrong dtype): the caller can
+            # act on the library's first line, so it is passed on; the traceback stays in the log.
+            logger.exception("%s failed in a library call", fn.__name__)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            raise ToolError(f"Computation failed ({type(exc).__name__}: {first}). Check column types, missing values "
+                            "and group sizes, or try a different method.") from exc
 
     return wrapper
 
