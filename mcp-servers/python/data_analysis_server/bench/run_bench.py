@@ -1,4 +1,4 @@
-"""Benchmark: each operation through MCP over stdio vs the same computation called in-process.
+"""Benchmark: each operation (best of 3) through MCP over stdio vs the same computation called in-process.
 
 Usage: python bench/run_bench.py --rows 10000000 [--keep]
 
@@ -53,7 +53,7 @@ def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-REPEATS = 2  # every figure is the best of REPEATS runs, so first-call warm-up does not count
+REPEATS = 3  # every figure is the best of REPEATS runs (this machine varies ±40% run to run), so first-call warm-up does not count
 
 
 def timed(fn: Callable[[], Any]) -> float:

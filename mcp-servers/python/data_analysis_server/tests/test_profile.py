@@ -82,3 +82,18 @@ def test_correlation_p_values_and_pairwise_n() -> None:
         assert out["r"]["x"]["y"] > 0.6 and out["p_value"]["x"]["y"] < 1e-10
         assert out["n"]["x"]["z"] == 190 and out["n"]["x"]["y"] == 200
         assert out["strongest_pairs"][0]["a"] == "x" and out["strongest_pairs"][0]["b"] == "y"
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_fast_matrix_path_matches_scipy_pairwise(method: str) -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=500)
+    frame = pd.DataFrame({"x": x, "y": 0.1 * x + rng.normal(size=500), "z": rng.exponential(size=500)})
+    out = correlate(frame, method=method)  # no missing values: the one-pass matrix path
+    ref = stats.pearsonr if method == "pearson" else stats.spearmanr
+    for a, b in (("x", "y"), ("x", "z"), ("y", "z")):
+        res = ref(frame[a], frame[b])
+        assert out["r"][a][b] == pytest.approx(res.statistic, rel=1e-10)
+        assert out["p_value"][a][b] == pytest.approx(res.pvalue, rel=1e-6)

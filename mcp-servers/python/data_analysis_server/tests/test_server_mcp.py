@@ -118,5 +118,7 @@ def test_server_module_never_prints() -> None:
 async def test_library_rejections_become_actionable_tool_errors(client: Client) -> None:
     flat = "t,v\n" + "\n".join(f"2024-01-{d:02d},5" for d in range(1, 29))
     ds = (await call(client, "load_dataset", data=flat))["dataset_id"]
-    text = await call_error(client, "time_series", dataset_id=ds, time_column="t", value_column="v", operation="stationarity")
+    text = await call_error(
+        client, "time_series", dataset_id=ds, time_column="t", value_column="v", operation="stationarity"
+    )
     assert "Computation failed" in text and "constant" in text

@@ -8,6 +8,8 @@ algorithms — never Σx² − n·x̄², which loses every digit on data with ma
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -106,7 +108,10 @@ def profile(frame: pd.DataFrame, columns: list[str] | None = None) -> dict[str, 
         ColumnError: unknown column names (lists the available ones).
     """
     names = require(frame, columns) if columns else [str(c) for c in frame.columns]
-    return jsonable({"rows": len(frame), "columns": [_column_profile(frame[c]) for c in names]})
+    # Sorting and hashing release the GIL, so columns profile in parallel on a thread pool.
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1) or 1) as pool:
+        columns_out = list(pool.map(lambda c: _column_profile(frame[c]), names))
+    return jsonable({"rows": len(frame), "columns": columns_out})
 
 
 def _pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[float, float, int]:
@@ -124,6 +129,23 @@ def _pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[float, float, int]
     return float(res.statistic), float(res.pvalue), n
 
 
+def _all_pairs_complete(matrix: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """r and two-sided p for every pair at once when no value is missing (pearson/spearman).
+
+    Same statistics as scipy.stats.pearsonr/spearmanr (t distribution with n − 2 df), computed in one
+    matrix pass instead of one pass per pair — what makes 10M-row matrices take a second, not ten.
+    """
+    if method == "spearman":
+        matrix = np.column_stack([stats.rankdata(matrix[:, j]) for j in range(matrix.shape[1])])
+    n = matrix.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.clip(np.corrcoef(matrix, rowvar=False), -1.0, 1.0)
+        t = r * np.sqrt((n - 2) / np.maximum(1.0 - r * r, 0.0))
+    p = 2 * stats.t.sf(np.abs(t), n - 2)
+    p[np.abs(r) == 1.0] = 0.0
+    return r, p
+
+
 def correlate(frame: pd.DataFrame, columns: list[str] | None = None, method: str = "pearson") -> dict[str, Any]:
     """Correlation matrix with two-sided p-values and pairwise-complete n.
 
@@ -138,14 +160,25 @@ def correlate(frame: pd.DataFrame, columns: list[str] | None = None, method: str
         raise InvalidArgumentError(
             f"correlate needs 2..{MAX_CORR_COLUMNS} numeric columns; got {len(names)}: {names[:40]}"
         )
-    arrays = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in names}
+    matrix = np.column_stack([frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in names])
+    fast = (
+        method != "kendall"
+        and bool(np.isfinite(matrix).all())
+        and len(matrix) > 3
+        and bool((np.ptp(matrix, axis=0) > 0).all())
+    )
+    r_all, p_all = _all_pairs_complete(matrix, method) if fast else (None, None)
     r = {c: {c: 1.0} for c in names}
     p = {c: {c: 0.0} for c in names}
-    n = {c: {c: int(np.isfinite(arrays[c]).sum())} for c in names}
+    n = {c: {c: int(np.isfinite(matrix[:, i]).sum())} for i, c in enumerate(names)}
     pairs = []
     for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            rv, pv, nv = _pair(arrays[a], arrays[b], method)
+        for j in range(i + 1, len(names)):
+            b = names[j]
+            if r_all is not None and p_all is not None:
+                rv, pv, nv = float(r_all[i, j]), float(p_all[i, j]), len(matrix)
+            else:
+                rv, pv, nv = _pair(matrix[:, i], matrix[:, j], method)
             r[a][b] = r[b][a] = rv
             p[a][b] = p[b][a] = pv
             n[a][b] = n[b][a] = nv

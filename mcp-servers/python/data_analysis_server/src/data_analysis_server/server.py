@@ -82,8 +82,10 @@ def _tool(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             # act on the library's first line, so it is passed on; the traceback stays in the log.
             logger.exception("%s failed in a library call", fn.__name__)
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            raise ToolError(f"Computation failed ({type(exc).__name__}: {first}). Check column types, missing values "
-                            "and group sizes, or try a different method.") from exc
+            raise ToolError(
+                f"Computation failed ({type(exc).__name__}: {first}). Check column types, missing values "
+                "and group sizes, or try a different method."
+            ) from exc
 
     return wrapper
 
