@@ -1,6 +1,6 @@
-"""Benchmark: each operation (best of 3) through MCP over stdio vs the same computation called in-process.
+"""Benchmark: each operation through MCP over stdio vs the same computation in-process (best of 3).
 
-Usage: python bench/run_bench.py --rows 10000000 [--keep]
+Usage: python bench/run_bench.py --rows 10000000   (or: make bench BENCH_ROWS=...)
 
 Builds a synthetic dataset (4 numeric + 2 categorical columns), writes it as Parquet and CSV into a
 temporary root, starts the server as a subprocess (DATA_ANALYSIS_ROOTS = that root) and times each
@@ -53,30 +53,37 @@ def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-REPEATS = 3  # every figure is the best of REPEATS runs (this machine varies ±40% run to run), so first-call warm-up does not count
+# Every figure is the best of REPEATS runs, and the in-process and MCP runs of an operation alternate,
+# so warm-up and this machine's drift (up to ±40% between identical runs) hit both columns alike.
+REPEATS = 3
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    best = float("inf")
+def _seconds(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+async def _mcp_seconds(client: Client, tool: str, args: dict[str, Any], drop: bool) -> float:
+    start = time.perf_counter()
+    result = await client.call_tool(tool, args)
+    elapsed = time.perf_counter() - start
+    if result.is_error:
+        raise RuntimeError(result.content[0].text)
+    if drop:
+        await client.call_tool("drop_dataset", {"dataset_id": result.structured_content["dataset_id"]})
+    return elapsed
+
+
+async def compare(
+    client: Client, local: Callable[[], Any], tool: str, args: dict[str, Any], drop: bool = False
+) -> tuple[float, float]:
+    """Best-of-REPEATS (in-process, via MCP) seconds, alternating the two."""
+    here, there = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-async def timed_call(client: Client, tool: str, args: dict[str, Any], drop_after: bool = False) -> tuple[float, Any]:
-    """Best-of-REPEATS wall time of one tool call; loads are dropped between repeats except the last."""
-    best, result = float("inf"), None
-    for i in range(REPEATS):
-        start = time.perf_counter()
-        result = await client.call_tool(tool, args)
-        best = min(best, time.perf_counter() - start)
-        if result.is_error:
-            raise RuntimeError(result.content[0].text)
-        if drop_after and i < REPEATS - 1:
-            await client.call_tool("drop_dataset", {"dataset_id": result.structured_content["dataset_id"]})
-    return best, result.structured_content
+        here.append(_seconds(local))
+        there.append(await _mcp_seconds(client, tool, args, drop))
+    return min(here), min(there)
 
 
 def child_peak_rss_mb(parent: int) -> float | None:
@@ -105,41 +112,50 @@ async def run(rows: int, root: Path) -> list[dict[str, Any]]:
     small.to_parquet(root / "small.parquet")
     print(f"wrote data files in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
-    inproc: dict[str, float] = {}
-    inproc["load csv"] = timed(lambda: pd.read_csv(root / "big.csv", engine="pyarrow"))
-    inproc["load parquet"] = timed(lambda: pd.read_parquet(root / "big.parquet"))
-    inproc["profile"] = timed(lambda: profile.profile(frame))
-    inproc["query 100 groups"] = timed(
-        lambda: query.run_query(frame, group_by=["g100"], aggregations=[{"column": "x1", "func": "mean"}])
-    )
-    group_sql = "SELECT g100, avg(x1) AS m, count(*) AS n FROM big GROUP BY g100 ORDER BY g100"
-    inproc["sql group-by"] = timed(lambda: sql.run_sql({"big": frame}, group_sql, 100, 60))
-    inproc["correlate"] = timed(lambda: profile.correlate(frame, ["x1", "x2", "x3", "x4", "y"]))
-    inproc["ols 1M rows"] = timed(lambda: regression.regress(small, "y", ["x1", "x2", "x3", "x4"]))
-    inproc["scatter 1M points"] = timed(lambda: plots.render(small, plots.PlotSpec("scatter", x="x1", y="y")))
-    frame = pd.DataFrame()  # free the in-process copy before the server loads its own
-
     env = {**os.environ, "DATA_ANALYSIS_ROOTS": str(root), "DATA_ANALYSIS_MEMORY_BUDGET": str(16 * 2**30)}
     params = StdioServerParameters(command=sys.executable, args=["-m", "data_analysis_server"], env=env, cwd=str(root))
-    via: dict[str, float] = {}
+    group_sql = "SELECT g100, avg(x1) AS m, count(*) AS n FROM big GROUP BY g100 ORDER BY g100"
+    cols = ["x1", "x2", "x3", "x4", "y"]
+    timings: dict[str, tuple[float, float]] = {}
     async with Client(params, read_timeout_seconds=600) as c:
-        via["load csv"], csv_ds = await timed_call(c, "load_dataset", {"source": "big.csv", "name": "bigcsv"}, True)
-        await c.call_tool("drop_dataset", {"dataset_id": csv_ds["dataset_id"]})
-        via["load parquet"], big = await timed_call(c, "load_dataset", {"source": "big.parquet", "name": "big"}, True)
-        ds = big["dataset_id"]
-        via["profile"], _ = await timed_call(c, "profile", {"dataset_id": ds})
-        agg = {"dataset_id": ds, "group_by": ["g100"], "aggregations": [{"column": "x1", "func": "mean"}]}
-        via["query 100 groups"], _ = await timed_call(c, "query", agg)
-        via["sql group-by"], _ = await timed_call(c, "sql", {"query": group_sql})
-        cols = ["x1", "x2", "x3", "x4", "y"]
-        via["correlate"], _ = await timed_call(c, "correlate", {"dataset_id": ds, "columns": cols})
-        small_ds = (await c.call_tool("load_dataset", {"source": "small.parquet", "name": "small"})).structured_content
-        sid = small_ds["dataset_id"]
-        via["ols 1M rows"], _ = await timed_call(c, "regress", {"dataset_id": sid, "y": "y", "x": cols[:4]})
-        via["scatter 1M points"], _ = await timed_call(
-            c, "plot", {"dataset_id": sid, "kind": "scatter", "x": "x1", "y": "y"}
+        timings["load csv"] = await compare(
+            c, lambda: pd.read_csv(root / "big.csv", engine="pyarrow"), "load_dataset", {"source": "big.csv"}, drop=True
+        )
+        timings["load parquet"] = await compare(
+            c, lambda: pd.read_parquet(root / "big.parquet"), "load_dataset", {"source": "big.parquet"}, drop=True
+        )
+        ds = (await c.call_tool("load_dataset", {"source": "big.parquet", "name": "big"})).structured_content[
+            "dataset_id"
+        ]
+        sid = (await c.call_tool("load_dataset", {"source": "small.parquet", "name": "small"})).structured_content[
+            "dataset_id"
+        ]
+        timings["profile"] = await compare(c, lambda: profile.profile(frame), "profile", {"dataset_id": ds})
+        agg = [{"column": "x1", "func": "mean"}]
+        timings["query 100 groups"] = await compare(
+            c,
+            lambda: query.run_query(frame, group_by=["g100"], aggregations=agg),
+            "query",
+            {"dataset_id": ds, "group_by": ["g100"], "aggregations": agg},
+        )
+        timings["sql group-by"] = await compare(
+            c, lambda: sql.run_sql({"big": frame}, group_sql, 100, 60), "sql", {"query": group_sql}
+        )
+        timings["correlate"] = await compare(
+            c, lambda: profile.correlate(frame, cols), "correlate", {"dataset_id": ds, "columns": cols}
+        )
+        timings["ols 1M rows"] = await compare(
+            c, lambda: regression.regress(small, "y", cols[:4]), "regress", {"dataset_id": sid, "y": "y", "x": cols[:4]}
+        )
+        timings["scatter 1M points"] = await compare(
+            c,
+            lambda: plots.render(small, plots.PlotSpec("scatter", x="x1", y="y")),
+            "plot",
+            {"dataset_id": sid, "kind": "scatter", "x": "x1", "y": "y"},
         )
         server_rss = child_peak_rss_mb(os.getpid())
+    inproc = {op: t[0] for op, t in timings.items()}
+    via = {op: t[1] for op, t in timings.items()}
     results = [
         {"operation": op, "in_process_s": inproc[op], "mcp_s": via[op], "ratio": via[op] / inproc[op]} for op in inproc
     ]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import scipy
 from mcp import Client
@@ -17,6 +18,7 @@ from data_analysis_server.config import Settings
 from data_analysis_server.service import AnalysisService
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+CALL_TIMEOUT = 60  # seconds; no in-process tool call in this suite should take more than ~2
 SCIPY_DATA = Path(os.path.dirname(scipy.__file__)) / "stats" / "tests" / "data"
 
 
@@ -51,7 +53,8 @@ async def client(mcp_service: AnalysisService) -> AsyncIterator[Client]:
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     """Call a tool that must succeed; return its structuredContent."""
-    result: CallToolResult = await client.call_tool(tool, arguments)
+    with anyio.fail_after(CALL_TIMEOUT):
+        result: CallToolResult = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
     assert result.structured_content is not None
     return result.structured_content
@@ -59,7 +62,8 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
 
 async def call_error(client: Client, tool: str, **arguments: Any) -> str:
     """Call a tool that must fail; return the error text."""
-    result: CallToolResult = await client.call_tool(tool, arguments)
+    with anyio.fail_after(CALL_TIMEOUT):
+        result: CallToolResult = await client.call_tool(tool, arguments)
     assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
     return result.content[0].text  # type: ignore[union-attr]
 
