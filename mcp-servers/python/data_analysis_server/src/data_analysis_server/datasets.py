@@ -1,0 +1,217 @@
+"""Reading tabular data into pandas and describing it.
+
+Contract: `read_source` turns a confined path, a guarded URL (see `sources.py`) or inline text/records
+into a DataFrame, inferring the format from the extension, the content type or the first bytes.
+Only an allow-list of reader options is passed through, so a caller cannot reach reader features
+that touch other files or run code (e.g. pandas `converters`, engine `python`). `schema` and
+`describe` summarise a frame without returning its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import Settings
+from .errors import DataFormatError, InvalidArgumentError, LimitExceededError
+from .sources import fetch_url, is_url, resolve_path
+from .tables import frame_records
+
+FORMATS = ("csv", "tsv", "json", "jsonl", "parquet", "excel")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
+_CSV_OPTIONS = {
+    "sep",
+    "header",
+    "skiprows",
+    "nrows",
+    "usecols",
+    "na_values",
+    "decimal",
+    "encoding",
+    "parse_dates",
+    "thousands",
+    "comment",
+}
+_ALLOWED_OPTIONS = {
+    "csv": _CSV_OPTIONS,
+    "tsv": _CSV_OPTIONS,
+    "json": {"orient"},
+    "jsonl": set(),
+    "parquet": {"columns"},
+    "excel": {"sheet_name", "header", "skiprows", "nrows", "usecols"},
+}
+# Options the pyarrow CSV engine cannot honour; with any of them we use the C engine.
+_NOT_PYARROW = {"nrows", "thousands", "decimal", "comment"}
+
+
+def infer_format(name: str, content_type: str = "", head: bytes = b"") -> str:
+    """Guess the format from extension, then content type, then the first bytes (default csv)."""
+    suffix = Path(name.split("?", 1)[0]).suffix.lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    ctype = content_type.lower()
+    for key, fmt in (
+        ("parquet", "parquet"),
+        ("spreadsheet", "excel"),
+        ("ndjson", "jsonl"),
+        ("json", "json"),
+        ("tab-separated", "tsv"),
+    ):
+        if key in ctype:
+            return fmt
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PK"):
+        return "excel"
+    stripped = head.lstrip()
+    if stripped.startswith(b"["):
+        return "json"
+    if stripped.startswith(b"{"):
+        return "jsonl" if b"}\n{" in stripped or b"}\r\n{" in stripped else "json"
+    return "csv"
+
+
+def _check_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
+    allowed = _ALLOWED_OPTIONS[fmt]
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InvalidArgumentError(f"Unsupported option(s) {unknown} for {fmt}; allowed: {sorted(allowed)}")
+    return dict(options)
+
+
+def _read_csv(buffer: Any, sep: str, options: dict[str, Any]) -> pd.DataFrame:
+    opts = {"sep": sep, **options}
+    if not _NOT_PYARROW & set(opts) and len(str(opts["sep"])) == 1:
+        try:
+            return pd.read_csv(buffer, engine="pyarrow", **opts)
+        except (ValueError, TypeError, OSError):  # pyarrow is stricter (ragged rows, odd quoting)
+            if hasattr(buffer, "seek"):
+                buffer.seek(0)
+    return pd.read_csv(buffer, engine="c", **opts)
+
+
+def parse(buffer: Any, fmt: str, options: dict[str, Any]) -> pd.DataFrame:
+    """Parse a path or binary buffer in `fmt`.
+
+    Raises:
+        DataFormatError: the content is not valid `fmt` (message names the format and the parser's reason).
+        InvalidArgumentError: unknown format or disallowed option.
+    """
+    if fmt not in FORMATS:
+        raise InvalidArgumentError(f"Unknown format {fmt!r}; use one of {list(FORMATS)}")
+    opts = _check_options(fmt, options)
+    try:
+        if fmt in ("csv", "tsv"):
+            return _read_csv(buffer, opts.pop("sep", "\t" if fmt == "tsv" else ","), opts)
+        if fmt == "json":
+            return pd.read_json(buffer, **opts)
+        if fmt == "jsonl":
+            return pd.read_json(buffer, lines=True)
+        if fmt == "parquet":
+            return pd.read_parquet(buffer, **opts)
+        return pd.read_excel(buffer, engine="openpyxl", **opts)
+    except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError, ImportError) as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DataFormatError(
+            f"Could not parse the data as {fmt}: {first}. Pass `format` or reader `options` explicitly."
+        ) from None
+
+
+def _inline_frame(
+    data: str | list[dict[str, Any]], fmt: str | None, options: dict[str, Any], settings: Settings
+) -> pd.DataFrame:
+    if isinstance(data, list):
+        return pd.DataFrame.from_records(data)
+    raw = data.encode("utf-8")
+    if len(raw) > settings.max_inline_bytes:
+        raise LimitExceededError(
+            f"Inline data is {len(raw)} bytes, over the {settings.max_inline_bytes}-byte cap; load it from a file "
+            "or URL."
+        )
+    fmt = fmt or infer_format("", "", raw[:4096])
+    if fmt == "json":
+        try:
+            parsed = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"Inline JSON is invalid: {exc.msg} at line {exc.lineno}.") from None
+        if isinstance(parsed, list):
+            return pd.DataFrame.from_records(parsed)
+    return parse(io.BytesIO(raw), fmt, options)
+
+
+def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """String column names, and datetime64 for the date32 columns pyarrow hands back as Python dates."""
+    frame.columns = [str(c) for c in frame.columns]
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            first = frame[col].dropna().head(1)
+            if len(first) and isinstance(first.iloc[0], dt.date):
+                frame[col] = pd.to_datetime(frame[col], errors="coerce")
+    return frame
+
+
+def read_source(
+    source: str | None,
+    data: str | list[dict[str, Any]] | None,
+    fmt: str | None,
+    options: dict[str, Any] | None,
+    settings: Settings,
+) -> tuple[pd.DataFrame, str]:
+    """Load a frame from exactly one of `source` (path/URL) or `data`; returns (frame, provenance).
+
+    Raises:
+        InvalidArgumentError, AccessDeniedError, LimitExceededError, DataFormatError.
+    """
+    options = options or {}
+    if (source is None) == (data is None):
+        raise InvalidArgumentError(
+            "Give exactly one of `source` (a path or http(s) URL) or `data` (CSV text or JSON records)."
+        )
+    if data is not None:
+        return _normalize(_inline_frame(data, fmt, options, settings)), "inline data"
+    assert source is not None
+    if is_url(source) and source.lower().startswith(("http://", "https://")):
+        body, ctype = fetch_url(source, settings)
+        fmt = fmt or infer_format(source, ctype, body[:4096])
+        return _normalize(parse(io.BytesIO(body), fmt, options)), source
+    path = resolve_path(source, settings)
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    return _normalize(parse(path, fmt or infer_format(path.name, "", head), options)), str(path)
+
+
+def schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per-column name, dtype, non-null and missing counts."""
+    missing = frame.isna().sum()
+    return [
+        {
+            "name": str(col),
+            "dtype": str(frame[col].dtype),
+            "missing": int(missing[col]),
+            "non_null": int(len(frame) - missing[col]),
+        }
+        for col in frame.columns
+    ]
+
+
+def preview(frame: pd.DataFrame, rows: int = 5) -> list[dict[str, Any]]:
+    """The first `rows` rows as JSON-safe records."""
+    return frame_records(frame.head(rows))
