@@ -11,7 +11,9 @@ import sys
 
 def main() -> None:
     """Configure stderr logging and serve MCP over stdio until the client closes the pipe."""
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     from mcp_eval_server.server import build_server
 
     build_server().run()

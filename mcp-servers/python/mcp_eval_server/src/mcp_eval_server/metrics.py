@@ -104,7 +104,7 @@ def validate_inputs(predictions: Sequence[str], references: Sequence[Sequence[st
         )
     for i, refs in enumerate(references):
         if isinstance(refs, str) or not refs:
-            raise InvalidInputError(f"references[{i}] must be a non-empty list of strings, e.g. [\"the answer\"]")
+            raise InvalidInputError(f'references[{i}] must be a non-empty list of strings, e.g. ["the answer"]')
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown or not metrics:
         raise InvalidInputError(f"unknown or missing metrics {unknown}; choose from {list(ALL_METRICS)}")
@@ -122,14 +122,18 @@ def _sacrebleu_metric(name: str, options: dict[str, Any], sentence: bool) -> BLE
     return TER(case_sensitive=not options.get("lowercase", False))
 
 
-def _sacrebleu(name: str, preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int) -> dict:
+def _sacrebleu(
+    name: str, preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int
+) -> dict:
     """Corpus score (not the mean of sentence scores) plus sentence scores for the first `limit` items."""
     metric = _sacrebleu_metric(name, opts, sentence=False)
     width = max(len(r) for r in refs)
     streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
     corpus = metric.corpus_score(list(preds), streams)
     sentence_metric = _sacrebleu_metric(name, opts, sentence=True)
-    per_item = [sentence_metric.sentence_score(p, list(r)).score for p, r in zip(preds[:limit], refs[:limit], strict=True)]
+    per_item = [
+        sentence_metric.sentence_score(p, list(r)).score for p, r in zip(preds[:limit], refs[:limit], strict=True)
+    ]
     result: dict[str, Any] = {
         "score": corpus.score,
         "scale": "0-100",
@@ -137,14 +141,23 @@ def _sacrebleu(name: str, preds: Sequence[str], refs: Sequence[Sequence[str]], o
         "per_item": per_item,
     }
     if name == "bleu":
-        result |= {"precisions": corpus.precisions, "bp": corpus.bp, "sys_len": corpus.sys_len, "ref_len": corpus.ref_len}
+        result |= {
+            "precisions": corpus.precisions,
+            "bp": corpus.bp,
+            "sys_len": corpus.sys_len,
+            "ref_len": corpus.ref_len,
+        }
     return result
 
 
-def _rouge(types: list[str], preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int) -> dict:
+def _rouge(
+    types: list[str], preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int
+) -> dict:
     """Mean precision/recall/F over items; each item takes the reference with the best F (rouge-score `score_multi`)."""
     scorer = rouge_scorer.RougeScorer(
-        types, use_stemmer=bool(opts.get("use_stemmer", False)), tokenizer=UnicodeTokenizer(bool(opts.get("use_stemmer")))
+        types,
+        use_stemmer=bool(opts.get("use_stemmer", False)),
+        tokenizer=UnicodeTokenizer(bool(opts.get("use_stemmer"))),
     )
     sums = {t: [0.0, 0.0, 0.0] for t in types}
     per_item: dict[str, list[float]] = {t: [] for t in types}
