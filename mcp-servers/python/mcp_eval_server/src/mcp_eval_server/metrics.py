@@ -119,7 +119,8 @@ def _sacrebleu_metric(name: str, options: dict[str, Any], sentence: bool) -> BLE
         )
     if name == "chrf":
         return CHRF(word_order=int(options.get("chrf_word_order", 0)), lowercase=bool(options.get("lowercase", False)))
-    return TER(case_sensitive=not options.get("lowercase", False))
+    # TER is case-insensitive by default in sacrebleu (BLEU and chrF are not); keep each library's default.
+    return TER(case_sensitive=not options["lowercase"]) if "lowercase" in options else TER()
 
 
 def _sacrebleu(
