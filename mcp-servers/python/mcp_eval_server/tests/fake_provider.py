@@ -29,12 +29,18 @@ class Reply:
 def api_body(path: str, text: str, usage: tuple[int, int], model: str = "fake-model") -> dict[str, Any]:
     if path.endswith("/v1/messages"):
         return {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
             "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
         }
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": model,
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
     }
@@ -67,8 +73,10 @@ class FakeProvider:
                     reply = provider.responder(request) if provider.responder else Reply(text="{}")
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
-                payload = reply.raw_body if reply.raw_body is not None else json.dumps(
-                    api_body(self.path, reply.text or "", reply.usage)
+                payload = (
+                    reply.raw_body
+                    if reply.raw_body is not None
+                    else json.dumps(api_body(self.path, reply.text or "", reply.usage))
                 )
                 data = payload.encode()
                 try:

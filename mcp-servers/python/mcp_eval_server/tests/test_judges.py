@@ -20,7 +20,9 @@ from tests.fake_provider import FakeProvider, Reply
 
 pytestmark = pytest.mark.anyio
 CRIT = [Criterion("accuracy", "is it right", 2.0, 1, 5), Criterion("clarity", "is it clear", 1.0, 1, 5)]
-GOOD = json.dumps({"scores": {"accuracy": {"reasoning": "ok", "score": 5}, "clarity": {"reasoning": "meh", "score": 2}}})
+GOOD = json.dumps(
+    {"scores": {"accuracy": {"reasoning": "ok", "score": 5}, "clarity": {"reasoning": "meh", "score": 2}}}
+)
 
 
 def registry(tmp_path: Path, provider: FakeProvider, **env: str) -> JudgeRegistry:
@@ -29,7 +31,9 @@ def registry(tmp_path: Path, provider: FakeProvider, **env: str) -> JudgeRegistr
 
 
 @pytest.mark.parametrize("name", ["openai", "anthropic"])
-async def test_both_api_shapes_give_validated_scores_usage_and_cost(tmp_path: Path, provider: FakeProvider, name: str) -> None:
+async def test_both_api_shapes_give_validated_scores_usage_and_cost(
+    tmp_path: Path, provider: FakeProvider, name: str
+) -> None:
     reg = registry(tmp_path, provider)
     reg.settings.judges[name].price_in_per_mtok, reg.settings.judges[name].price_out_per_mtok = 1.0, 4.0
     provider.script = [Reply(text=GOOD, usage=(1000, 50))]
@@ -180,8 +184,14 @@ def test_default_judge_rules(tmp_path: Path) -> None:
 
 def test_judges_file_adds_keyless_local_judges(tmp_path: Path) -> None:
     path = tmp_path / "judges.json"
-    path.write_text(json.dumps({"default": "llama", "judges": {"llama": {
-        "kind": "openai", "model": "llama3.1", "base_url": "http://127.0.0.1:11434/v1"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "default": "llama",
+                "judges": {"llama": {"kind": "openai", "model": "llama3.1", "base_url": "http://127.0.0.1:11434/v1"}},
+            }
+        )
+    )
     reg = JudgeRegistry(make_settings(tmp_path, MCP_EVAL_JUDGES_FILE=str(path)), None)
     listed = {j["name"]: j for j in reg.describe_all(None)}
     assert listed["llama"]["usable"] and listed["llama"]["default"]

@@ -76,7 +76,9 @@ def test_random_text_equals_every_reference_library() -> None:
         expected = [scorer.score_multi(r, p)[kind].fmeasure for p, r in zip(preds, refs, strict=True)]
         assert out[kind]["per_item"] == expected
         assert out[kind]["score"] == sum(expected) / len(expected)
-    assert out["levenshtein"]["per_item"] == [min(Levenshtein.distance(p, x) for x in r) for p, r in zip(preds, refs)]
+    assert out["levenshtein"]["per_item"] == [
+        min(Levenshtein.distance(p, x) for x in r) for p, r in zip(preds, refs, strict=True)
+    ]
     sims = [max(Levenshtein.normalized_similarity(p, x) for x in r) for p, r in zip(preds, refs, strict=True)]
     assert out["normalized_similarity"]["per_item"] == sims
 
@@ -90,7 +92,9 @@ def test_random_text_equals_every_reference_library() -> None:
         ("w1 w2 w3 w4 w5", "w1 w2 w6 w7 w8\nw1 w3 w8 w9 w5", "rougeLsum", 0.4, 0.8, 0.5333333333333333),
     ],
 )
-def test_rouge_score_published_unit_cases(target: str, prediction: str, kind: str, p: float, r: float, f: float) -> None:
+def test_rouge_score_published_unit_cases(
+    target: str, prediction: str, kind: str, p: float, r: float, f: float
+) -> None:
     out = compute_metrics([prediction], [[target]], [kind])["metrics"][kind]
     assert out["precision"] == pytest.approx(p, abs=1e-12)
     assert out["recall"] == pytest.approx(r, abs=1e-12)

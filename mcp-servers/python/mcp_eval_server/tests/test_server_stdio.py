@@ -20,8 +20,19 @@ from tests.fake_provider import FakeProvider, Reply, last_user_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 TOOLS = {
-    "compute_metrics", "judge_response", "compare_responses", "rank_responses", "evaluate_rag", "evaluate_trajectory",
-    "check_text", "run_eval", "get_run", "list_runs", "compare_runs", "calibrate_judge", "list_judges",
+    "compute_metrics",
+    "judge_response",
+    "compare_responses",
+    "rank_responses",
+    "evaluate_rag",
+    "evaluate_trajectory",
+    "check_text",
+    "run_eval",
+    "get_run",
+    "list_runs",
+    "compare_runs",
+    "calibrate_judge",
+    "list_judges",
 }
 
 
@@ -62,7 +73,9 @@ class Sampler:
 
 
 @asynccontextmanager
-async def connect(tmp_path: Path, sampler: Sampler | None = None, mode: str = "legacy", **env: str) -> AsyncIterator[Client]:
+async def connect(
+    tmp_path: Path, sampler: Sampler | None = None, mode: str = "legacy", **env: str
+) -> AsyncIterator[Client]:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_eval_server"],
@@ -81,16 +94,21 @@ async def call(client: Client, tool: str, args: dict[str, Any], **kw: Any) -> di
 
 
 async def test_tools_have_output_schemas_and_metrics_equal_sacrebleu(tmp_path: Path) -> None:
-    refs = [["The dog bit the man.", "The dog had bit the man."], ["It was not unexpected.", "No one was surprised."],
-            ["The man bit him first.", "The man had bitten the dog."]]
+    refs = [
+        ["The dog bit the man.", "The dog had bit the man."],
+        ["It was not unexpected.", "No one was surprised."],
+        ["The man bit him first.", "The man had bitten the dog."],
+    ]
     hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
     with anyio.fail_after(60):
         async with connect(tmp_path) as client:
             tools = (await client.list_tools()).tools
-            out = await call(client, "compute_metrics", {"predictions": hyps, "references": refs,
-                                                          "metrics": ["bleu", "rouge1"]})
-            bad = await client.call_tool("compute_metrics", {"predictions": ["a"], "references": [["a"]],
-                                                             "metrics": ["meteor"]})
+            out = await call(
+                client, "compute_metrics", {"predictions": hyps, "references": refs, "metrics": ["bleu", "rouge1"]}
+            )
+            bad = await client.call_tool(
+                "compute_metrics", {"predictions": ["a"], "references": [["a"]], "metrics": ["meteor"]}
+            )
     assert {t.name for t in tools} == TOOLS
     assert all(t.output_schema for t in tools)
     streams = [list(s) for s in zip(*refs, strict=True)]
@@ -103,13 +121,25 @@ async def test_client_judge_scores_through_mcp_sampling(tmp_path: Path) -> None:
     sampler = Sampler()
     with anyio.fail_after(60):
         async with connect(tmp_path, sampler) as client:
-            out = await call(client, "judge_response", {"response": "Paris. score=4", "rubric": "helpfulness",
-                                                       "prompt": "Capital of France?", "judge": "client"})
+            out = await call(
+                client,
+                "judge_response",
+                {
+                    "response": "Paris. score=4",
+                    "rubric": "helpfulness",
+                    "prompt": "Capital of France?",
+                    "judge": "client",
+                },
+            )
             listed = await call(client, "list_judges", {})
     assert [s["score"] for s in out["scores"]] == [4, 4, 4]
     assert out["overall"] == pytest.approx(0.75)
-    assert out["judge"] == {"name": "client", "kind": "client", "model": "scripted-host-model",
-                            "method": "llm_judge:client"}
+    assert out["judge"] == {
+        "name": "client",
+        "kind": "client",
+        "model": "scripted-host-model",
+        "method": "llm_judge:client",
+    }
     params = sampler.requests[0]
     assert params.temperature == 0 and "impartial evaluator" in (params.system_prompt or "")
     assert {j["name"]: j["usable"] for j in listed["judges"]}["client"] is True
@@ -136,10 +166,15 @@ async def test_missing_sampling_is_an_error_listing_judges_not_a_substitute(tmp_
     with anyio.fail_after(60):
         async with connect(tmp_path, sampler=None) as client:
             result = await client.call_tool("judge_response", {"response": "x", "criteria": ["accuracy"]})
-            heuristic = await call(client, "judge_response", {"response": "x y", "criteria": ["accuracy"],
-                                                             "reference": "x y", "judge": "heuristic"})
+            heuristic = await call(
+                client,
+                "judge_response",
+                {"response": "x y", "criteria": ["accuracy"], "reference": "x y", "judge": "heuristic"},
+            )
         async with connect(tmp_path, Sampler(), mode="auto") as modern:
-            stateless = await modern.call_tool("judge_response", {"response": "x", "criteria": ["a"], "judge": "client"})
+            stateless = await modern.call_tool(
+                "judge_response", {"response": "x", "criteria": ["a"], "judge": "client"}
+            )
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error and "No other judge was substituted" in text
     assert "did not declare the sampling capability" in text and "OPENAI_API_KEY is not set" in text
@@ -149,8 +184,12 @@ async def test_missing_sampling_is_an_error_listing_judges_not_a_substitute(tmp_
 
 def _dataset(n: int, score: int, shift: int = 0) -> list[dict[str, Any]]:
     return [
-        {"id": f"q{i}", "prompt": f"question {i}", "prediction": f"answer {i} score={(score + (i + shift) % 2)}",
-         "references": [f"answer {i} score={score}"]}
+        {
+            "id": f"q{i}",
+            "prompt": f"question {i}",
+            "prediction": f"answer {i} score={(score + (i + shift) % 2)}",
+            "references": [f"answer {i} score={score}"],
+        }
         for i in range(n)
     ]
 
@@ -164,8 +203,12 @@ async def test_run_eval_200_items_with_progress_stored_fetched_and_compared(tmp_
     task = {"metrics": ["exact_match", "f1"], "criteria": ["accuracy"], "judge": "client", "concurrency": 8}
     with anyio.fail_after(120):
         async with connect(tmp_path, Sampler()) as client:
-            run_a = await call(client, "run_eval", {"dataset": _dataset(200, 2), "task": task, "name": "base"},
-                               progress_callback=on_progress)
+            run_a = await call(
+                client,
+                "run_eval",
+                {"dataset": _dataset(200, 2), "task": task, "name": "base"},
+                progress_callback=on_progress,
+            )
             run_b = await call(client, "run_eval", {"dataset": _dataset(200, 4), "task": task, "name": "better"})
             fetched = await call(client, "get_run", {"run_id": run_a["run_id"], "offset": 190, "limit": 50})
             listed = await call(client, "list_runs", {})
@@ -192,8 +235,9 @@ async def test_run_eval_from_jsonl_with_http_judge_in_the_server_process(tmp_pat
 
     with FakeProvider(respond) as fake, anyio.fail_after(60):
         async with connect(tmp_path, None, OPENAI_BASE_URL=fake.url + "/v1", OPENAI_API_KEY="sk-e2e-SECRET") as client:
-            run = await call(client, "run_eval", {"dataset": str(path), "task": {"rubric": "factuality",
-                                                                                  "judge": "openai"}})
+            run = await call(
+                client, "run_eval", {"dataset": str(path), "task": {"rubric": "factuality", "judge": "openai"}}
+            )
             outside = await client.call_tool("run_eval", {"dataset": "/etc/passwd", "task": {"metrics": ["f1"]}})
             listed = await call(client, "list_judges", {})
     assert run["judge"]["name"] == "openai" and run["usage"]["calls"] == 20 and run["judge_errors"] == 0
@@ -205,13 +249,21 @@ async def test_run_eval_from_jsonl_with_http_judge_in_the_server_process(tmp_pat
 async def test_calibrate_judge_kappa_and_spearman_match_hand_computed_values(tmp_path: Path) -> None:
     human = [1, 1, 2, 2, 3, 3]
     judge = [1, 2, 2, 2, 3, 1]
-    items = [{"response": f"item {i} score={j}", "human_score": h} for i, (h, j) in enumerate(zip(human, judge))]
+    items = [
+        {"response": f"item {i} score={j}", "human_score": h} for i, (h, j) in enumerate(zip(human, judge, strict=True))
+    ]
     crit = {"name": "quality", "scale": [1, 3]}
     with anyio.fail_after(60):
         async with connect(tmp_path, Sampler()) as client:
             out = await call(client, "calibrate_judge", {"items": items, "judge": "client", "criterion": crit})
-            lin = await call(client, "calibrate_judge", {"items": [{"judge_score": j, "human_score": h}
-                                                                  for h, j in zip(human, judge)], "weights": "linear"})
+            lin = await call(
+                client,
+                "calibrate_judge",
+                {
+                    "items": [{"judge_score": j, "human_score": h} for h, j in zip(human, judge, strict=True)],
+                    "weights": "linear",
+                },
+            )
     assert out["judge_scores"] == judge
     assert out["exact_agreement"] == pytest.approx(4 / 6)
     assert out["kappa"] == pytest.approx(0.5)  # po = 2/3, pe = 1/3
@@ -226,9 +278,17 @@ async def test_resources_prompts_and_deterministic_tools(tmp_path: Path) -> None
             resources = (await client.list_resources()).resources
             rubric = await client.read_resource("rubric://helpfulness")
             prompt = await client.get_prompt("judge_pairwise", {"prompt": "p", "response_a": "a", "response_b": "b"})
-            traj = await call(client, "evaluate_trajectory", {
-                "actual_calls": [{"name": "search", "arguments": {"q": "x", "k": 5}}, {"name": "open", "arguments": {}}],
-                "expected_calls": [{"name": "search", "arguments": {"q": "x"}}, {"name": "summarize"}]})
+            traj = await call(
+                client,
+                "evaluate_trajectory",
+                {
+                    "actual_calls": [
+                        {"name": "search", "arguments": {"q": "x", "k": 5}},
+                        {"name": "open", "arguments": {}},
+                    ],
+                    "expected_calls": [{"name": "search", "arguments": {"q": "x"}}, {"name": "summarize"}],
+                },
+            )
             scan = await call(client, "check_text", {"text": "mail bob@example.com, card 4111 1111 1111 1111"})
     assert "rubric://helpfulness" in {str(r.uri) for r in resources}
     assert json.loads(rubric.contents[0].text)["name"] == "helpfulness"  # type: ignore[union-attr]
