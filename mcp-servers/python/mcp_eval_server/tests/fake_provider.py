@@ -58,6 +58,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes; avoid the 40 ms delayed ACK
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
