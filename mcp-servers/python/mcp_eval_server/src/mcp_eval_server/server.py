@@ -23,7 +23,6 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_eval_server import __version__, agents, judgments, rag, runs, safety
 from mcp_eval_server import metrics as metric_lib
@@ -33,110 +32,27 @@ from mcp_eval_server.judges import prompts
 from mcp_eval_server.judges.base import Judge
 from mcp_eval_server.judges.registry import JudgeRegistry
 from mcp_eval_server.judges.sampling import CreateMessage
+from mcp_eval_server.results import (
+    CalibrationResult,
+    JudgeList,
+    MetricsResult,
+    PairwiseResult,
+    RagResult,
+    RankResult,
+    RunComparison,
+    RunDetail,
+    RunList,
+    RunSummary,
+    SafetyResult,
+    ScoreResult,
+    TrajectoryResult,
+)
 from mcp_eval_server.store import Store
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_METRICS = ["bleu", "chrf", "rougeL", "exact_match", "f1"]
-
-
-class _Open(BaseModel):
-    """Result models name their main fields for the output schema and allow the rest."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class MetricsResult(_Open):
-    metrics: dict[str, dict[str, Any]]
-    total_items: int
-    returned_items: int
-    truncated: bool
-
-
-class JudgedResult(_Open):
-    judge: dict[str, Any] = Field(description="name, kind, model and method of the judge that produced the verdicts")
-    usage: dict[str, Any] | None = Field(default=None, description="calls, cache hits, tokens and cost")
-
-
-class ScoreResult(JudgedResult):
-    scores: list[dict[str, Any]]
-    overall: float
-
-
-class PairwiseResult(JudgedResult):
-    winner: Literal["A", "B", "tie"]
-    consistent: bool | None
-    position_consistency: float | None
-
-
-class RankResult(JudgedResult):
-    ranking: list[dict[str, Any]]
-    method: str
-
-
-class RagResult(JudgedResult):
-    faithfulness: dict[str, Any]
-    answer_relevance: dict[str, Any]
-    context_precision: dict[str, Any]
-    context_recall: dict[str, Any]
-
-
-class TrajectoryResult(_Open):
-    success: bool
-    precision: float
-    recall: float
-    f1: float
-    order_agreement: float | None
-
-
-class SafetyResult(_Open):
-    flagged: bool
-    counts: dict[str, int]
-    findings: list[dict[str, Any]]
-    method: str
-
-
-class RunSummary(_Open):
-    run_id: str
-    name: str
-    means: dict[str, float]
-    corpus: dict[str, Any]
-    n_items: int
-
-
-class RunDetail(_Open):
-    run_id: str
-    name: str
-    summary: dict[str, Any]
-    items: list[dict[str, Any]]
-    total_items: int
-    returned_items: int
-    truncated: bool
-
-
-class RunList(_Open):
-    runs: list[dict[str, Any]]
-
-
-class RunComparison(_Open):
-    run_a: str
-    run_b: str
-    paired_items: int
-    metrics: dict[str, dict[str, Any]]
-
-
-class CalibrationResult(_Open):
-    n: int
-    exact_agreement: float
-    kappa: float
-    weighted_kappa: float
-    spearman: float | None
-
-
-class JudgeList(_Open):
-    judges: list[dict[str, Any]]
-    default: str
 
 
 def _tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
