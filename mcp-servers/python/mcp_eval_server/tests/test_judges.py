@@ -201,3 +201,53 @@ def test_judges_file_adds_keyless_local_judges(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "expected"), [("3", 3.0), (None, 0.5), ("999", 30.0), ("-4", 0.0)])
 def test_retry_after_parsing(value: str | None, expected: float) -> None:
     assert parse_retry_after(value, 0.5) == expected
+
+
+async def test_azure_style_judge_sends_api_key_header_and_api_version(tmp_path: Path, provider: FakeProvider) -> None:
+    path = tmp_path / "judges.json"
+    path.write_text(
+        json.dumps(
+            {
+                "judges": {
+                    "azure": {
+                        "kind": "openai",
+                        "model": "gpt-4o",
+                        "base_url": provider.url + "/openai/deployments/gpt-4o",
+                        "api_key_env": "AZURE_OPENAI_KEY",
+                        "auth": "api-key",
+                        "query": {"api-version": "2024-10-21"},
+                    }
+                }
+            }
+        )
+    )
+    settings = make_settings(tmp_path, MCP_EVAL_JUDGES_FILE=str(path), AZURE_OPENAI_KEY="azure-SECRET")
+    reg = JudgeRegistry(settings, None)
+    provider.script = [Reply(text=GOOD)]
+    with anyio.fail_after(10):
+        await judge_response(reg.resolve("azure", None, None), "x", CRIT)
+    await reg.aclose()
+    req = provider.requests[0]
+    assert req["path"] == "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    assert req["headers"]["api-key"] == "azure-SECRET" and "authorization" not in req["headers"]
+
+
+def test_file_judge_with_a_missing_key_variable_is_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "judges.json"
+    path.write_text(
+        json.dumps(
+            {
+                "judges": {
+                    "azure": {
+                        "kind": "openai",
+                        "model": "m",
+                        "base_url": "https://example.invalid/v1",
+                        "api_key_env": "AZURE_OPENAI_KEY",
+                    }
+                }
+            }
+        )
+    )
+    reg = JudgeRegistry(make_settings(tmp_path, MCP_EVAL_JUDGES_FILE=str(path)), None)
+    with pytest.raises(JudgeUnavailableError, match="AZURE_OPENAI_KEY is not set"):
+        reg.resolve("azure", None, None)

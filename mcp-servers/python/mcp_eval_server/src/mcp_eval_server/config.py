@@ -46,10 +46,13 @@ class JudgeConfig(BaseModel):
     base_url: str
     api_key_env: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)  # e.g. Azure's {"api-version": "2024-10-21"}
+    auth: Literal["bearer", "api-key"] = "bearer"  # Azure keys go in an `api-key` header
     price_in_per_mtok: float | None = None
     price_out_per_mtok: float | None = None
     json_mode: bool = True
     max_tokens: int = 1024
+    key_required: bool | None = None  # None: required for Anthropic and api.openai.com, optional for local servers
 
     def api_key(self, env: Mapping[str, str]) -> str | None:
         """The key from the environment, or None; callers must never log or return it."""
@@ -57,7 +60,9 @@ class JudgeConfig(BaseModel):
 
     def unusable_reason(self, env: Mapping[str, str]) -> str | None:
         """Why this judge cannot be called now, or None when it can (checked without any network call)."""
-        needs_key = self.kind == "anthropic" or self.base_url.rstrip("/") == OPENAI_DEFAULT_URL
+        needs_key = self.key_required
+        if needs_key is None:
+            needs_key = self.kind == "anthropic" or self.base_url.rstrip("/") == OPENAI_DEFAULT_URL
         if needs_key and not self.api_key(env):
             return f"{self.api_key_env or 'an API key variable'} is not set"
         return None
@@ -104,7 +109,11 @@ def _file_judges(path: Path) -> tuple[dict[str, JudgeConfig], str | None]:
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        judges = {name: JudgeConfig(name=name, **spec) for name, spec in raw.get("judges", {}).items()}
+        # a file judge that names a key variable needs that key unless it says otherwise
+        judges = {
+            name: JudgeConfig(name=name, **({"key_required": "api_key_env" in spec} | spec))
+            for name, spec in raw.get("judges", {}).items()
+        }
     except (OSError, json.JSONDecodeError, ValidationError, TypeError, AttributeError) as exc:
         raise InvalidInputError(f"MCP_EVAL_JUDGES_FILE {path} is not a valid judges file: {exc}") from exc
     return judges, raw.get("default")

@@ -75,7 +75,9 @@ class HTTPBackend:
             }
             return url, headers, body
         url = base + "/chat/completions"
-        if self._key:
+        if self._key and cfg.auth == "api-key":
+            headers["api-key"] = self._key
+        elif self._key:
             headers["authorization"] = f"Bearer {self._key}"
         body = {
             "model": cfg.model,
@@ -149,7 +151,7 @@ class HTTPBackend:
         for attempt in range(self._max_retries + 1):
             backoff = min(0.5 * 2**attempt, MAX_RETRY_AFTER_S)
             try:
-                response = await self._client.post(url, headers=headers, json=body)
+                response = await self._client.post(url, headers=headers, json=body, params=self.cfg.query)
             except httpx.TimeoutException:
                 last = f"timed out after {self._client.timeout.read}s"
             except httpx.TransportError as exc:
