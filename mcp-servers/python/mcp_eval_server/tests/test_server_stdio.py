@@ -295,3 +295,22 @@ async def test_resources_prompts_and_deterministic_tools(tmp_path: Path) -> None
     assert "Do not let the order of the responses" in prompt.messages[0].content.text  # type: ignore[union-attr]
     assert (traj["precision"], traj["recall"], traj["success"]) == (0.5, 0.5, False)
     assert {f["type"] for f in scan["findings"]} == {"email", "credit_card"}
+
+
+class SlowSampler(Sampler):
+    async def __call__(self, ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        await anyio.sleep(5)
+        return await super().__call__(ctx, params)
+
+
+async def test_typed_task_validation_and_sampling_timeout_are_tool_errors(tmp_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with connect(tmp_path, SlowSampler(), MCP_EVAL_TIMEOUT_S="1") as client:
+            bad_task = await client.call_tool(
+                "run_eval", {"dataset": [{"prediction": "x"}], "task": {"concurrency": 0}}
+            )
+            typo = await client.call_tool("run_eval", {"dataset": [{"prediction": "x"}], "task": {"metric": ["f1"]}})
+            slow = await client.call_tool("judge_response", {"response": "x", "criteria": ["a"], "judge": "client"})
+    assert bad_task.is_error and "concurrency" in bad_task.content[0].text  # type: ignore[union-attr]
+    assert typo.is_error and "metric" in typo.content[0].text  # type: ignore[union-attr]
+    assert slow.is_error and "did not answer the sampling request within 1.0s" in slow.content[0].text  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ import anyio
 
 from mcp_eval_server import agreement, metrics
 from mcp_eval_server.errors import DatasetError, InvalidInputError, JudgeFailedError
-from mcp_eval_server.judges.base import Judge, parse_criteria
+from mcp_eval_server.judges.base import Criterion, Judge, parse_criteria
 from mcp_eval_server.judgments import judge_response, resolve_criteria
 from mcp_eval_server.store import Store
 
@@ -95,8 +95,9 @@ def _metric_values(records: list[dict[str, Any]], names: list[str], options: dic
     return per_item, corpus
 
 
-async def _judge_all(judge: Judge, records: list[dict], task: dict, concurrency: int, progress: Progress) -> list[dict]:
-    criteria = resolve_criteria(task.get("criteria"), task.get("rubric"))
+async def _judge_all(
+    judge: Judge, records: list[dict], criteria: list[Criterion], concurrency: int, progress: Progress
+) -> list[dict]:
     results: list[dict[str, Any]] = [{} for _ in records]
     limiter = anyio.Semaphore(concurrency)
     done = 0
@@ -158,14 +159,15 @@ async def run_eval(
     wants_judge = bool(task.get("criteria") or task.get("rubric"))
     if not names and not wants_judge:
         raise InvalidInputError("task needs 'metrics' and/or judge 'criteria'/'rubric'")
-    concurrency = int(task.get("concurrency", default_concurrency))
+    criteria = resolve_criteria(task.get("criteria"), task.get("rubric")) if wants_judge else []
+    concurrency = int(task.get("concurrency") or default_concurrency)
     if not 1 <= concurrency <= 64:
         raise InvalidInputError("task.concurrency must be between 1 and 64")
     records = load_dataset(dataset, roots)
     started = time.perf_counter()
     await progress(0, len(records), "started")
     per_item, corpus = _metric_values(records, names, dict(task.get("options") or {}))
-    judged = await _judge_all(judge, records, task, concurrency, progress) if wants_judge and judge else None
+    judged = await _judge_all(judge, records, criteria, concurrency, progress) if wants_judge and judge else None
     if judged is None:
         await progress(len(records), len(records), "metrics computed")
     items = [

@@ -17,17 +17,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, ParamSpec, TypeVar
 
+import anyio
 from mcp import types
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
 
 from mcp_eval_server import __version__, agents, judgments, rag, runs, safety
 from mcp_eval_server import metrics as metric_lib
 from mcp_eval_server.config import Settings, load_settings
 from mcp_eval_server.errors import EvalError, JudgeFailedError
+from mcp_eval_server.inputs import CalibrationItem, CriterionSpec, EvalTask, ToolCall
 from mcp_eval_server.judges import prompts
 from mcp_eval_server.judges.base import Judge
 from mcp_eval_server.judges.registry import JudgeRegistry
@@ -68,7 +71,7 @@ def _tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def _sampling(ctx: Context) -> tuple[CreateMessage | None, str | None]:
+def _sampling(ctx: Context, timeout_s: float = 120.0) -> tuple[CreateMessage | None, str | None]:
     """A sampling function for the `client` judge, or None and the reason it cannot work on this connection."""
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         return None, (
@@ -85,7 +88,7 @@ def _sampling(ctx: Context) -> tuple[CreateMessage | None, str | None]:
             for m in messages
         ]
         try:
-            with warnings.catch_warnings():
+            with anyio.fail_after(timeout_s), warnings.catch_warnings():
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 result = await ctx.session.create_message(
                     msgs,
@@ -96,6 +99,8 @@ def _sampling(ctx: Context) -> tuple[CreateMessage | None, str | None]:
                 )
         except MCPError as exc:
             raise JudgeFailedError(f"the client rejected the sampling request: {exc}") from exc
+        except TimeoutError as exc:
+            raise JudgeFailedError(f"the client did not answer the sampling request within {timeout_s}s") from exc
         if not isinstance(result.content, types.TextContent):
             raise JudgeFailedError(f"the client's model replied with {result.content.type} content, not text")
         return result.content.text, result.model
@@ -112,7 +117,7 @@ class EvalServer:
         self.judges = JudgeRegistry(settings, self.store)
 
     def judge(self, name: str | None, ctx: Context) -> Judge:
-        create, reason = _sampling(ctx)
+        create, reason = _sampling(ctx, self.settings.timeout_s)
         return self.judges.resolve(name, create, reason)
 
     @asynccontextmanager
@@ -122,6 +127,13 @@ class EvalServer:
         finally:
             await self.judges.aclose()
             self.store.close()
+
+
+def _dump(values: list[Any] | None) -> list[Any] | None:
+    """Pydantic argument models back to the plain dicts the domain functions take."""
+    if values is None:
+        return None
+    return [v.model_dump() if isinstance(v, BaseModel) else v for v in values]
 
 
 def _with_judge(result: dict[str, Any], judge: Judge) -> dict[str, Any]:
@@ -163,7 +175,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
     async def judge_response(
         response: str,
         ctx: Context,
-        criteria: list[str | dict[str, Any]] | None = None,
+        criteria: list[str | CriterionSpec] | None = None,
         rubric: str | None = None,
         prompt: str | None = None,
         context: str | None = None,
@@ -172,7 +184,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
     ) -> ScoreResult:
         """Score a response per criterion (names, or {name, description, weight, scale: [min, max]}) or by a shipped
         rubric (rubric://NAME). Returns scores with reasoning and the weighted overall score (0-1)."""
-        crit = judgments.resolve_criteria(criteria, rubric)
+        crit = judgments.resolve_criteria(_dump(criteria), rubric)
         j = app.judge(judge, ctx)
         result = await judgments.judge_response(j, response, crit, prompt, context, reference)
         return ScoreResult(**_with_judge(result, j))
@@ -227,14 +239,16 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
     @server.tool()
     @_tool
     async def evaluate_trajectory(
-        actual_calls: list[dict[str, Any] | str],
-        expected_calls: list[dict[str, Any] | str],
+        actual_calls: list[ToolCall | str],
+        expected_calls: list[ToolCall | str],
         match: Literal["ordered", "unordered", "subset"] = "ordered",
         compare_args: bool = True,
     ) -> TrajectoryResult:
         """Agent tool calls ({name, arguments}) vs expected: precision, recall, F1, order agreement, argument match
         per call. Expected arguments must be present with equal values; extra actual arguments are allowed."""
-        return TrajectoryResult(**agents.evaluate_trajectory(actual_calls, expected_calls, match, compare_args))
+        return TrajectoryResult(
+            **agents.evaluate_trajectory(_dump(actual_calls), _dump(expected_calls), match, compare_args)
+        )
 
     @server.tool()
     @_tool
@@ -257,15 +271,15 @@ def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
     @server.tool()
     @_tool
     async def run_eval(
-        dataset: str | list[dict[str, Any]], task: dict[str, Any], ctx: Context, name: str | None = None
+        dataset: str | list[dict[str, Any]], task: EvalTask, ctx: Context, name: str | None = None
     ) -> RunSummary:
         """Batch evaluation, stored. dataset: JSONL path under MCP_EVAL_DATA_ROOTS or inline records
         {id?, prediction, references?, prompt?, context?}. task: {metrics?: [...], criteria?: [...] | rubric?: name,
         judge?: name, concurrency?: int, options?: {...}}. Sends a progress notification per judged item."""
-        wants_judge = bool(task.get("criteria") or task.get("rubric"))
-        j = app.judge(task.get("judge"), ctx) if wants_judge else None
+        spec = task.model_dump(exclude_none=True)
+        j = app.judge(task.judge, ctx) if (task.criteria or task.rubric) else None
         result = await runs.run_eval(
-            app.store, dataset, task, name, app.settings.data_roots, j, app.settings.concurrency, ctx.report_progress
+            app.store, dataset, spec, name, app.settings.data_roots, j, app.settings.concurrency, ctx.report_progress
         )
         return RunSummary(**result)
 
@@ -297,18 +311,19 @@ def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
     @server.tool()
     @_tool
     async def calibrate_judge(
-        items: list[dict[str, Any]],
+        items: list[CalibrationItem],
         ctx: Context,
         judge: str | None = None,
-        criterion: dict[str, Any] | None = None,
+        criterion: CriterionSpec | None = None,
         weights: Literal["none", "linear", "quadratic"] = "quadratic",
     ) -> CalibrationResult:
         """Agreement of a judge with human labels. items: {response, prompt?, reference?, context?, human_score} or
         {judge_score, human_score}. Returns exact agreement, Cohen's kappa (and weighted kappa for ordinal scales),
         Spearman and Pearson. criterion: {name, description, scale: [min, max]} (default quality 1-5)."""
-        needs_judge = any(it.get("judge_score") is None for it in items)
-        j = app.judge(judge, ctx) if needs_judge else None
-        return CalibrationResult(**await runs.calibrate_judge(j, items, criterion, weights, app.settings.concurrency))
+        raw = [it.model_dump(exclude_none=True) for it in items]
+        j = app.judge(judge, ctx) if any(it.judge_score is None for it in items) else None
+        crit = criterion.model_dump() if criterion else None
+        return CalibrationResult(**await runs.calibrate_judge(j, raw, crit, weights, app.settings.concurrency))
 
 
 def _rubric_reader(name: str) -> Callable[[], str]:
