@@ -171,15 +171,10 @@ async def test_missing_sampling_is_an_error_listing_judges_not_a_substitute(tmp_
                 "judge_response",
                 {"response": "x y", "criteria": ["accuracy"], "reference": "x y", "judge": "heuristic"},
             )
-        async with connect(tmp_path, Sampler(), mode="auto") as modern:
-            stateless = await modern.call_tool(
-                "judge_response", {"response": "x", "criteria": ["a"], "judge": "client"}
-            )
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error and "No other judge was substituted" in text
     assert "did not declare the sampling capability" in text and "OPENAI_API_KEY is not set" in text
     assert heuristic["judge"]["method"] == "heuristic" and heuristic["scores"][0]["score"] == 5
-    assert stateless.is_error and "stateless" in stateless.content[0].text  # type: ignore[union-attr]
 
 
 def _dataset(n: int, score: int, shift: int = 0) -> list[dict[str, Any]]:
@@ -314,3 +309,31 @@ async def test_typed_task_validation_and_sampling_timeout_are_tool_errors(tmp_pa
     assert bad_task.is_error and "concurrency" in bad_task.content[0].text  # type: ignore[union-attr]
     assert typo.is_error and "metric" in typo.content[0].text  # type: ignore[union-attr]
     assert slow.is_error and "did not answer the sampling request within 1.0s" in slow.content[0].text  # type: ignore[union-attr]
+
+
+async def test_client_judge_on_a_stateless_2026_connection_uses_input_required_rounds(tmp_path: Path) -> None:
+    sampler = Sampler()
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    task = {"criteria": ["accuracy"], "judge": "client"}
+    with anyio.fail_after(120):
+        async with connect(tmp_path, sampler, mode="auto") as client:
+            assert client.session.protocol_version == "2026-07-28"
+            scored = await call(
+                client, "judge_response", {"response": "x score=5", "criteria": ["a", "b"], "judge": "client"}
+            )
+            pair = await call(client, "compare_responses", {"prompt": "p", "response_a": "good", "response_b": "bad"})
+            asked_before_run = len(sampler.requests)
+            run = await call(
+                client, "run_eval", {"dataset": _dataset(200, 2), "task": task}, progress_callback=on_progress
+            )
+    # round 1 only asks; the retry answers all 200 items, each reported as it completes
+    assert progress.count(0) >= 1 and progress[-1] == 200 and len([p for p in progress if p > 0]) == 200
+    assert [s["score"] for s in scored["scores"]] == [5, 5] and scored["usage"]["calls"] == 1
+    assert (pair["winner"], pair["consistent"]) == ("A", True)
+    assert run["n_items"] == 200 and run["means"]["judge_overall"] == pytest.approx(0.375)
+    assert len(sampler.requests) - asked_before_run == 200  # one question per item, all in one round
+    assert run["usage"]["calls"] == 200

@@ -10,6 +10,8 @@ the whole tree to `isError` tool results in one place. Messages say what to chan
     └── JudgeError
         ├── JudgeUnavailableError  the requested/default judge cannot be used now (lists usable judges)
         └── JudgeFailedError       the judge was called but gave no valid verdict (HTTP, timeout, bad JSON)
+
+    JudgePending (Exception)   not an error: control flow for stateless (2026-07-28) sampling, see judges/sampling.py
 """
 
 from __future__ import annotations
@@ -41,3 +43,11 @@ class JudgeUnavailableError(JudgeError):
 
 class JudgeFailedError(JudgeError):
     """The judge was called but returned no valid verdict after retries and one repair attempt."""
+
+
+class JudgePending(Exception):
+    """The judge asked the client's model questions that are not answered yet; the call is retried with answers.
+
+    Deliberately not an `EvalError`: it must pass through error handling untouched up to the server, which turns
+    it into an "input required" result.
+    """

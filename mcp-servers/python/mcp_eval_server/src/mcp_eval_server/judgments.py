@@ -7,13 +7,14 @@ consistency so users can see how often the judge flipped. Rubrics are JSON files
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from importlib import resources
 from typing import Any
 
 from mcp_eval_server.errors import InvalidInputError
-from mcp_eval_server.judges.base import Criterion, Judge, parse_criteria, weighted_overall
+from mcp_eval_server.judges.base import Criterion, Judge, gather, parse_criteria, weighted_overall
 
 DEFAULT_PAIRWISE_CRITERIA = ["helpfulness", "accuracy", "relevance to the prompt"]
 MAX_RANK_RESPONSES = 10
@@ -82,11 +83,17 @@ async def compare_responses(
 ) -> dict[str, Any]:
     """Pairwise verdict; with `swap` the second call sees B first and its verdict is mapped back to A/B labels."""
     crit = criteria or DEFAULT_PAIRWISE_CRITERIA
-    first = await judge.pairwise(prompt, response_a, response_b, crit)
-    orders = [{"order": "A,B", "winner": first["winner"], "reasoning": first["reasoning"]}]
     if not swap:
+        first = await judge.pairwise(prompt, response_a, response_b, crit)
+        orders = [{"order": "A,B", "winner": first["winner"], "reasoning": first["reasoning"]}]
         return {"winner": first["winner"], "consistent": None, "position_consistency": None, "orders": orders}
-    second = await judge.pairwise(prompt, response_b, response_a, crit)
+    first, second = await gather(
+        [
+            lambda: judge.pairwise(prompt, response_a, response_b, crit),
+            lambda: judge.pairwise(prompt, response_b, response_a, crit),
+        ]
+    )
+    orders = [{"order": "A,B", "winner": first["winner"], "reasoning": first["reasoning"]}]
     mapped = _SWAP[second["winner"]]
     orders.append({"order": "B,A", "winner": mapped, "raw_winner": second["winner"], "reasoning": second["reasoning"]})
     consistent = mapped == first["winner"]
@@ -110,7 +117,7 @@ async def rank_responses(
         raise InvalidInputError(f"rank_responses needs 2 to {MAX_RANK_RESPONSES} responses, got {len(responses)}")
     if method == "scored":
         crit = parse_criteria(criteria or DEFAULT_PAIRWISE_CRITERIA)
-        results = [await judge_response(judge, r, crit, prompt=prompt) for r in responses]
+        results = await gather([functools.partial(judge_response, judge, r, crit, prompt=prompt) for r in responses])
         points = [r["overall"] for r in results]
         detail: list[dict[str, Any]] = [{"index": i, "overall": p} for i, p in enumerate(points)]
         consistency = None
@@ -118,8 +125,11 @@ async def rank_responses(
         names = [c if isinstance(c, str) else c.get("name", "") for c in (criteria or DEFAULT_PAIRWISE_CRITERIA)]
         points = [0.0] * len(responses)
         detail, flips = [], 0
-        for i, j in itertools.combinations(range(len(responses)), 2):
-            verdict = await compare_responses(judge, prompt, responses[i], responses[j], names)
+        pairs = list(itertools.combinations(range(len(responses)), 2))
+        verdicts = await gather(
+            [functools.partial(compare_responses, judge, prompt, responses[i], responses[j], names) for i, j in pairs]
+        )
+        for (i, j), verdict in zip(pairs, verdicts, strict=True):
             win = verdict["winner"]
             points[i] += 1.0 if win == "A" else 0.5 if win == "tie" else 0.0
             points[j] += 1.0 if win == "B" else 0.5 if win == "tie" else 0.0

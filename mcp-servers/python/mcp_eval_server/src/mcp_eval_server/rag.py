@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_eval_server.errors import InvalidInputError
-from mcp_eval_server.judges.base import Judge
+from mcp_eval_server.judges.base import Judge, gather
 
 
 def average_precision(useful: list[bool]) -> float | None:
@@ -58,9 +58,15 @@ async def evaluate_rag(
     if not contexts or not any(c.strip() for c in contexts):
         raise InvalidInputError("contexts is empty: pass the retrieved passages, in retrieval order")
     method = judge.describe()["method"]
-    relevance = await judge.relevance(question, answer)
+    calls: list = [lambda: judge.relevance(question, answer), lambda: _faithfulness(judge, answer, contexts)]
+    if reference:
+        calls += [
+            lambda: judge.context_useful(question, reference, contexts),
+            lambda: _context_recall(judge, reference, contexts),
+        ]
+    relevance, faithfulness, *with_reference = await gather(calls)
     result: dict[str, Any] = {
-        "faithfulness": {**await _faithfulness(judge, answer, contexts), "method": method},
+        "faithfulness": {**faithfulness, "method": method},
         "answer_relevance": {
             "score": (relevance["score"] - 1) / 4,
             "raw_score": relevance["score"],
@@ -70,14 +76,14 @@ async def evaluate_rag(
         },
     }
     if reference:
-        useful = await judge.context_useful(question, reference, contexts)
+        useful, recall = with_reference
         result["context_precision"] = {
             "score": average_precision(useful) or 0.0,
             "useful": useful,
             "definition": "mean precision@k over ranks of contexts judged useful for the reference",
             "method": method,
         }
-        result["context_recall"] = {**await _context_recall(judge, reference, contexts), "method": method}
+        result["context_recall"] = {**recall, "method": method}
     else:
         result["context_precision"] = result["context_recall"] = {
             "score": None,

@@ -9,6 +9,7 @@ in SQLite and compared with paired tests over the items both runs share.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -16,11 +17,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from mcp_eval_server import agreement, metrics
 from mcp_eval_server.errors import DatasetError, InvalidInputError, JudgeFailedError
-from mcp_eval_server.judges.base import Criterion, Judge, parse_criteria
+from mcp_eval_server.judges.base import Criterion, Judge, gather, parse_criteria
 from mcp_eval_server.judgments import judge_response, resolve_criteria
 from mcp_eval_server.store import Store
 
@@ -98,29 +97,22 @@ def _metric_values(records: list[dict[str, Any]], names: list[str], options: dic
 async def _judge_all(
     judge: Judge, records: list[dict], criteria: list[Criterion], concurrency: int, progress: Progress
 ) -> list[dict]:
-    results: list[dict[str, Any]] = [{} for _ in records]
-    limiter = anyio.Semaphore(concurrency)
+    """Judge every record; a failed item records its error, a pending one (stateless sampling) waits for the retry."""
     done = 0
 
-    async def one(i: int, rec: dict[str, Any]) -> None:
+    async def one(rec: dict[str, Any]) -> dict[str, Any]:
         nonlocal done
-        async with limiter:
-            ref = rec["references"][0] if rec["references"] else None
-            try:
-                verdict = await judge_response(judge, rec["prediction"], criteria, rec["prompt"], rec["context"], ref)
-                results[i] = {
-                    "overall": verdict["overall"],
-                    "scores": {s["criterion"]: s["score"] for s in verdict["scores"]},
-                }
-            except JudgeFailedError as exc:
-                results[i] = {"error": str(exc)}
+        ref = rec["references"][0] if rec["references"] else None
+        try:
+            verdict = await judge_response(judge, rec["prediction"], criteria, rec["prompt"], rec["context"], ref)
+            result = {"overall": verdict["overall"], "scores": {s["criterion"]: s["score"] for s in verdict["scores"]}}
+        except JudgeFailedError as exc:
+            result = {"error": str(exc)}
         done += 1
         await progress(done, len(records), f"judged item {rec['id']}")
+        return result
 
-    async with anyio.create_task_group() as tg:
-        for i, rec in enumerate(records):
-            tg.start_soon(one, i, rec)
-    return results
+    return await gather([functools.partial(one, rec) for rec in records], limit=concurrency)
 
 
 def _means(items: list[dict[str, Any]]) -> dict[str, float]:
@@ -244,15 +236,11 @@ async def calibrate_judge(
         raise InvalidInputError("calibrate_judge needs at least 2 labelled items")
     crit = parse_criteria([criterion or {"name": "quality", "description": "overall quality", "scale": [1, 5]}])[0]
     judge_scores: list[float | None] = [it.get("judge_score") for it in items]
-    limiter = anyio.Semaphore(concurrency)
 
-    async def one(i: int, it: dict[str, Any]) -> None:
+    async def one(it: dict[str, Any]) -> float:
         assert judge is not None
-        async with limiter:
-            verdict = await judge.score(
-                it["response"], [crit], it.get("prompt"), it.get("context"), it.get("reference")
-            )
-        judge_scores[i] = verdict[crit.name]["score"]
+        verdict = await judge.score(it["response"], [crit], it.get("prompt"), it.get("context"), it.get("reference"))
+        return verdict[crit.name]["score"]
 
     pending = [i for i, s in enumerate(judge_scores) if s is None]
     for i in pending:
@@ -260,9 +248,9 @@ async def calibrate_judge(
             raise InvalidInputError(f"items[{i}] needs 'response' (to judge) or 'judge_score'")
     if pending and judge is None:
         raise InvalidInputError("some items lack judge_score and no judge is available to score them")
-    async with anyio.create_task_group() as tg:
-        for i in pending:
-            tg.start_soon(one, i, items[i])
+    scored = await gather([functools.partial(one, items[i]) for i in pending], limit=concurrency)
+    for i, score in zip(pending, scored, strict=True):
+        judge_scores[i] = score
     try:
         human = [float(it["human_score"]) for it in items]
     except (KeyError, TypeError, ValueError) as exc:

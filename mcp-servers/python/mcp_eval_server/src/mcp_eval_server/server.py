@@ -2,8 +2,9 @@
 
 Each tool validates its arguments through its signature, calls one domain function and returns a pydantic model,
 so the tool has an `outputSchema` and the result carries `structuredContent`. `_tool` is the one place that maps
-domain errors (`EvalError`) to `isError` results. The `client` judge is wired here because only this module may
-talk to the MCP session: sampling needs a handshake-era connection whose client declared `sampling`.
+domain outcomes to MCP results. The `client` judge is wired here because only this module may talk to the MCP
+session: on handshake-era connections it sends `sampling/createMessage`; on stateless 2026-07-28 connections it
+answers with "input required" results and replays the call with the client's answers (see `judges/sampling.py`).
 
 Never: print (stdout is the wire), touch the network at start-up, or return an API key.
 """
@@ -15,6 +16,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import anyio
@@ -29,12 +31,12 @@ from pydantic import BaseModel
 from mcp_eval_server import __version__, agents, judgments, rag, runs, safety
 from mcp_eval_server import metrics as metric_lib
 from mcp_eval_server.config import Settings, load_settings
-from mcp_eval_server.errors import EvalError, JudgeFailedError
+from mcp_eval_server.errors import EvalError, JudgeFailedError, JudgePending
 from mcp_eval_server.inputs import CalibrationItem, CriterionSpec, EvalTask, ToolCall
 from mcp_eval_server.judges import prompts
 from mcp_eval_server.judges.base import Judge
 from mcp_eval_server.judges.registry import JudgeRegistry
-from mcp_eval_server.judges.sampling import CreateMessage
+from mcp_eval_server.judges.sampling import CreateMessage, SamplingRounds
 from mcp_eval_server.results import (
     CalibrationResult,
     JudgeList,
@@ -58,40 +60,82 @@ R = TypeVar("R")
 DEFAULT_METRICS = ["bleu", "chrf", "rougeL", "exact_match", "f1"]
 
 
+# The replay state of the current stateless tool call, set by `_sampling` and read by `_tool` on `JudgePending`.
+_ROUNDS: ContextVar[SamplingRounds | None] = ContextVar("mcp_eval_sampling_rounds", default=None)
+
+
 def _tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Map domain errors to tool errors (an `isError` result whose text says what to fix)."""
+    """The one place domain outcomes become MCP results.
+
+    `EvalError` -> an `isError` result whose text says what to fix. `JudgePending` (stateless sampling) -> an
+    "input required" result carrying the judge's open questions and the answers so far.
+    """
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _ROUNDS.set(None)
         try:
             return await fn(*args, **kwargs)
         except EvalError as exc:
             raise ToolError(str(exc)) from exc
+        except JudgePending as exc:
+            rounds = _ROUNDS.get()
+            if rounds is None or not rounds.pending:
+                raise ToolError("internal error: the judge is waiting but asked nothing") from exc
+            return types.InputRequiredResult(  # type: ignore[return-value]
+                input_requests={key: _sampling_request(*q) for key, q in rounds.pending.items()},
+                request_state=rounds.state(),
+            )
+        finally:
+            _ROUNDS.reset(token)
 
     return wrapper
 
 
+def _sampling_request(system: str, messages: list[dict[str, str]], max_tokens: int) -> types.CreateMessageRequest:
+    return types.CreateMessageRequest(
+        params=types.CreateMessageRequestParams(
+            messages=_sampling_messages(messages), system_prompt=system, max_tokens=max_tokens, temperature=0.0
+        )
+    )
+
+
+def _sampling_messages(messages: list[dict[str, str]]) -> list[types.SamplingMessage]:
+    return [
+        types.SamplingMessage(role=m["role"], content=types.TextContent(type="text", text=m["content"]))  # type: ignore[arg-type]
+        for m in messages
+    ]
+
+
+def _text_of(result: types.CreateMessageResult | Any) -> str:
+    if not isinstance(getattr(result, "content", None), types.TextContent):
+        raise JudgeFailedError("the client's model did not reply with text content")
+    return result.content.text
+
+
+def _stateless_sampling(ctx: Context) -> CreateMessage:
+    """Replay sampling for 2026-07-28 connections: answers so far come from the request state and this round."""
+    rounds = SamplingRounds.from_state(ctx.request_state)
+    for key, response in (ctx.input_responses or {}).items():
+        rounds.answers[key] = [_text_of(response), getattr(response, "model", "") or "host model"]
+    _ROUNDS.set(rounds)
+    return rounds.create
+
+
 def _sampling(ctx: Context, timeout_s: float = 120.0) -> tuple[CreateMessage | None, str | None]:
     """A sampling function for the `client` judge, or None and the reason it cannot work on this connection."""
-    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        return None, (
-            f"this connection speaks the stateless {ctx.protocol_version} protocol, which carries no server-initiated "
-            "sampling requests; connect with a handshake-era client (protocol 2025-11-25 or earlier)"
-        )
     caps = ctx.client_capabilities
     if caps is None or caps.sampling is None:
         return None, "the connected client did not declare the sampling capability"
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return _stateless_sampling(ctx), None
 
     async def create(system: str, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, str]:
-        msgs = [
-            types.SamplingMessage(role=m["role"], content=types.TextContent(type="text", text=m["content"]))  # type: ignore[arg-type]
-            for m in messages
-        ]
         try:
             with anyio.fail_after(timeout_s), warnings.catch_warnings():
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 result = await ctx.session.create_message(
-                    msgs,
+                    _sampling_messages(messages),
                     max_tokens=max_tokens,
                     system_prompt=system,
                     temperature=0.0,
@@ -101,9 +145,7 @@ def _sampling(ctx: Context, timeout_s: float = 120.0) -> tuple[CreateMessage | N
             raise JudgeFailedError(f"the client rejected the sampling request: {exc}") from exc
         except TimeoutError as exc:
             raise JudgeFailedError(f"the client did not answer the sampling request within {timeout_s}s") from exc
-        if not isinstance(result.content, types.TextContent):
-            raise JudgeFailedError(f"the client's model replied with {result.content.type} content, not text")
-        return result.content.text, result.model
+        return _text_of(result), result.model
 
     return create, None
 

@@ -8,10 +8,15 @@ from text statistics and says so. Nothing here imports `mcp`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from mcp_eval_server.errors import InvalidInputError
+import anyio
+
+from mcp_eval_server.errors import EvalError, InvalidInputError, JudgePending
+
+T = TypeVar("T")
 
 # The pooled HTTP client and retry policy decide these; they are module constants so tests can see them.
 MAX_RETRY_AFTER_S = 30.0
@@ -140,3 +145,38 @@ class Judge(Protocol):
     async def relevance(self, question: str, answer: str) -> dict[str, Any]: ...
 
     async def context_useful(self, question: str, reference: str, contexts: list[str]) -> list[bool]: ...
+
+
+async def gather(calls: Sequence[Callable[[], Awaitable[T]]], limit: int = 8) -> list[T]:
+    """Run independent judge calls concurrently, at most `limit` at a time, results in call order.
+
+    A `JudgePending` from any call is raised once, after every call has had its turn, so one stateless sampling
+    round collects every question that can be asked now (see `sampling.py`).
+
+    Raises:
+        EvalError: the first domain error any call raised (after all calls finished).
+        JudgePending: some call waits for an answer from the client's model.
+    """
+    results: list[Any] = [None] * len(calls)
+    errors: list[EvalError] = []
+    pending = False
+    limiter = anyio.Semaphore(limit)
+
+    async def run(i: int, call: Callable[[], Awaitable[T]]) -> None:
+        nonlocal pending
+        async with limiter:
+            try:
+                results[i] = await call()
+            except JudgePending:
+                pending = True
+            except EvalError as exc:
+                errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for i, call in enumerate(calls):
+            tg.start_soon(run, i, call)
+    if errors:
+        raise errors[0]
+    if pending:
+        raise JudgePending()
+    return results
