@@ -28,6 +28,7 @@ SACREBLEU_METRICS = ("bleu", "chrf", "ter")
 ROUGE_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 SQUAD_METRICS = ("exact_match", "f1")
 EDIT_METRICS = ("levenshtein", "normalized_similarity")
+MAX_ITEMS = 200_000
 ALL_METRICS = SACREBLEU_METRICS + ROUGE_METRICS + SQUAD_METRICS + EDIT_METRICS
 
 # Han, Hiragana, Katakana and Thai have no spaces between words: each character becomes a token, the usual
@@ -97,6 +98,8 @@ def validate_inputs(predictions: Sequence[str], references: Sequence[Sequence[st
     """
     if not predictions:
         raise InvalidInputError("predictions is empty: pass at least one prediction string")
+    if len(predictions) > MAX_ITEMS:
+        raise InvalidInputError(f"{len(predictions)} predictions is over the limit of {MAX_ITEMS}; split the corpus")
     if len(predictions) != len(references):
         raise InvalidInputError(
             f"predictions has {len(predictions)} items but references has {len(references)}: "

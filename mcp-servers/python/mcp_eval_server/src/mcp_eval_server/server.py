@@ -331,6 +331,7 @@ def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
         """A stored run: task, summary and a page of per-item results (offset/limit, at most 500 per call)."""
         head = app.store.get_run(run_id)
         limit = max(0, min(limit, 500))
+        offset = max(0, offset)
         items = app.store.get_items(run_id, offset, limit)
         truncated = offset + len(items) < head["n_items"]
         return RunDetail(
