@@ -16,7 +16,7 @@ from mcp_eval_server.judges.registry import JudgeRegistry
 from mcp_eval_server.judgments import compare_responses, judge_response
 from mcp_eval_server.store import Store
 from tests.conftest import make_settings
-from tests.fake_provider import FakeProvider, Reply
+from tests.fake_provider import FakeProvider, Reply, last_user_text
 
 pytestmark = pytest.mark.anyio
 CRIT = [Criterion("accuracy", "is it right", 2.0, 1, 5), Criterion("clarity", "is it clear", 1.0, 1, 5)]
@@ -148,15 +148,17 @@ async def test_pairwise_swap_counts_only_consistent_wins(tmp_path: Path, provide
     provider.script = [Reply(text='{"reasoning": "r", "winner": "A"}')] * 2
     with anyio.fail_after(10):
         biased = await compare_responses(judge, "p", "first", "second")
-    # consistent judge: prefers "good" in whichever slot it is
-    provider.script = [Reply(text='{"reasoning": "r", "winner": "A"}'), Reply(text='{"reasoning": "r", "winner": "B"}')]
+    # consistent judge: prefers "good" in whichever slot it is (both orders are sent concurrently, so answer by content)
+    provider.responder = lambda req: Reply(
+        text=json.dumps({"reasoning": "r", "winner": "A" if "A:\n<<<\ngood" in last_user_text(req) else "B"})
+    )
     with anyio.fail_after(10):
         consistent = await compare_responses(judge, "p", "good", "bad")
     await reg.aclose()
     assert (biased["winner"], biased["consistent"], biased["position_consistency"]) == ("tie", False, 0.0)
     assert (consistent["winner"], consistent["consistent"], consistent["position_consistency"]) == ("A", True, 1.0)
-    swapped = provider.requests[-1]["body"]["messages"][-1]["content"]
-    assert swapped.index("bad") < swapped.index("good")  # the second call really saw B first
+    seen = sorted(last_user_text(r).index("good") < last_user_text(r).index("bad") for r in provider.requests[-2:])
+    assert seen == [False, True]  # one call saw "good" first, the other really saw it second
 
 
 def test_unavailable_judges_are_never_substituted(tmp_path: Path) -> None:

@@ -70,11 +70,12 @@ async def test_metric_only_run_stores_corpus_scores_equal_to_compute_metrics(tmp
 async def test_a_failed_judge_item_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     ok = Reply(text='{"scores": {"accuracy": {"score": 4}}}')
     with FakeProvider() as fake:
-        fake.script = [ok, Reply(text="garbage"), Reply(text="garbage"), ok]
+        # item "b" gets garbage, also for its repair request (whose conversation still contains the response)
+        fake.responder = lambda req: Reply(text="garbage") if "A dog ran" in json.dumps(req["body"]) else ok
         settings = make_settings(tmp_path, fake.url)
         store = Store(settings.db_path)
         reg = JudgeRegistry(settings, store)
-        task = {"criteria": ["accuracy"], "concurrency": 1}
+        task = {"criteria": ["accuracy"], "concurrency": 3}
         with anyio.fail_after(10):
             run = await run_eval(
                 store, RECORDS, task, None, [tmp_path], reg.resolve("openai", None, None), 8, Recorder()

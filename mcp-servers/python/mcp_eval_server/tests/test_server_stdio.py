@@ -56,6 +56,26 @@ def scripted_model(user: str) -> str:
     return json.dumps({"scores": {n: {"reasoning": "scripted", "score": score} for n in names}})
 
 
+class ProgressLog:
+    """Progress callback; the SDK runs each callback as its own task, so they may finish after the result arrives
+    and in any order: tests wait for the expected count instead of reading the list right away."""
+
+    def __init__(self, expected: int) -> None:
+        self.values: list[tuple[float, float | None]] = []
+        self.expected = expected
+        self.complete = anyio.Event()
+
+    async def __call__(self, done: float, total: float | None, message: str | None) -> None:
+        self.values.append((done, total))
+        if len([v for v in self.values if v[0] > 0]) >= self.expected:
+            self.complete.set()
+
+    async def wait(self) -> list[tuple[float, float | None]]:
+        with anyio.fail_after(5):
+            await self.complete.wait()
+        return sorted(self.values)
+
+
 class Sampler:
     """Sampling callback that records requests; `biased` makes it always pick slot A."""
 
@@ -190,11 +210,7 @@ def _dataset(n: int, score: int, shift: int = 0) -> list[dict[str, Any]]:
 
 
 async def test_run_eval_200_items_with_progress_stored_fetched_and_compared(tmp_path: Path) -> None:
-    progress: list[tuple[float, float | None]] = []
-
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total))
-
+    on_progress = ProgressLog(200)
     task = {"metrics": ["exact_match", "f1"], "criteria": ["accuracy"], "judge": "client", "concurrency": 8}
     with anyio.fail_after(120):
         async with connect(tmp_path, Sampler()) as client:
@@ -209,7 +225,8 @@ async def test_run_eval_200_items_with_progress_stored_fetched_and_compared(tmp_
             listed = await call(client, "list_runs", {})
             diff = await call(client, "compare_runs", {"run_a": run_a["run_id"], "run_b": run_b["run_id"]})
             missing = await client.call_tool("get_run", {"run_id": "nope"})
-    assert len([p for p in progress if p[0] > 0]) == 200 and progress[-1] == (200, 200)
+    progress = await on_progress.wait()
+    assert [p for p in progress if p[0] > 0] == [(float(i), 200.0) for i in range(1, 201)]
     assert run_a["n_items"] == 200 and run_a["means"]["judge_overall"] == pytest.approx((0.25 + 0.5) / 2)
     assert run_a["means"]["exact_match"] == 0.5  # every even item's prediction equals its reference
     assert fetched["total_items"] == 200 and fetched["returned_items"] == 10 and not fetched["truncated"]
@@ -313,11 +330,7 @@ async def test_typed_task_validation_and_sampling_timeout_are_tool_errors(tmp_pa
 
 async def test_client_judge_on_a_stateless_2026_connection_uses_input_required_rounds(tmp_path: Path) -> None:
     sampler = Sampler()
-    progress: list[float] = []
-
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
-
+    on_progress = ProgressLog(200)
     task = {"criteria": ["accuracy"], "judge": "client"}
     with anyio.fail_after(120):
         async with connect(tmp_path, sampler, mode="auto") as client:
@@ -331,7 +344,8 @@ async def test_client_judge_on_a_stateless_2026_connection_uses_input_required_r
                 client, "run_eval", {"dataset": _dataset(200, 2), "task": task}, progress_callback=on_progress
             )
     # round 1 only asks; the retry answers all 200 items, each reported as it completes
-    assert progress.count(0) >= 1 and progress[-1] == 200 and len([p for p in progress if p > 0]) == 200
+    progress = [done for done, _ in await on_progress.wait()]
+    assert progress.count(0) >= 1 and [p for p in progress if p > 0] == [float(i) for i in range(1, 201)]
     assert [s["score"] for s in scored["scores"]] == [5, 5] and scored["usage"]["calls"] == 1
     assert (pair["winner"], pair["consistent"]) == ("A", True)
     assert run["n_items"] == 200 and run["means"]["judge_overall"] == pytest.approx(0.375)
