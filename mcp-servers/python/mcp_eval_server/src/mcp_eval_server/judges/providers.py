@@ -1,0 +1,169 @@
+"""HTTP judge backends: OpenAI-compatible chat completions and Anthropic Messages over one pooled httpx client.
+
+OpenAI-compatible covers OpenAI, Azure (base URL + `headers`), Ollama, vLLM and LM Studio. Requests use
+temperature 0 and, where supported, JSON mode. 429 and 5xx are retried honouring `retry-after` (capped), timeouts
+and connection errors with exponential backoff; identical requests are answered from the SQLite cache.
+
+Never: log or return the API key or request headers; call the network before the first judge request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import anyio
+import httpx
+
+from mcp_eval_server.config import JudgeConfig
+from mcp_eval_server.errors import JudgeFailedError
+from mcp_eval_server.judges.base import MAX_RETRY_AFTER_S, Completion
+from mcp_eval_server.store import Store
+
+logger = logging.getLogger(__name__)
+ANTHROPIC_VERSION = "2023-06-01"
+_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+def parse_retry_after(value: str | None, default: float) -> float:
+    """Seconds to wait from a `retry-after` header (delta-seconds or HTTP date), capped at MAX_RETRY_AFTER_S."""
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        seconds = parsed.timestamp() - time.time() if parsed else default
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+class HTTPBackend:
+    """One configured HTTP judge; shares the process-wide pooled `httpx.AsyncClient`."""
+
+    def __init__(
+        self, cfg: JudgeConfig, api_key: str | None, client: httpx.AsyncClient, store: Store | None, max_retries: int
+    ) -> None:
+        self.cfg = cfg
+        self.name, self.kind, self.model = cfg.name, cfg.kind, cfg.model
+        self._key = api_key
+        self._client = client
+        self._store = store
+        self._max_retries = max_retries
+
+    def __repr__(self) -> str:  # keeps the key out of tracebacks and logs
+        return f"HTTPBackend(name={self.name!r}, kind={self.kind!r}, model={self.model!r})"
+
+    def _request(self, system: str, messages: list[dict[str, str]]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        cfg = self.cfg
+        base = cfg.base_url.rstrip("/")
+        headers = {"content-type": "application/json", **cfg.headers}
+        if cfg.kind == "anthropic":
+            url = base + "/v1/messages"
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+            if self._key:
+                headers["x-api-key"] = self._key
+            body: dict[str, Any] = {
+                "model": cfg.model,
+                "system": system,
+                "messages": messages,
+                "max_tokens": cfg.max_tokens,
+                "temperature": 0,
+            }
+            return url, headers, body
+        url = base + "/chat/completions"
+        if self._key and cfg.auth == "api-key":
+            headers["api-key"] = self._key
+        elif self._key:
+            headers["authorization"] = f"Bearer {self._key}"
+        body = {
+            "model": cfg.model,
+            "messages": [{"role": "system", "content": system}, *messages],
+            "temperature": 0,
+            "max_tokens": cfg.max_tokens,
+        }
+        if cfg.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return url, headers, body
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def _cache_key(self, url: str, body: dict[str, Any]) -> str:
+        blob = json.dumps([self.kind, url, body], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _cost(self, tokens_in: int | None, tokens_out: int | None) -> float | None:
+        p_in, p_out = self.cfg.price_in_per_mtok, self.cfg.price_out_per_mtok
+        if p_in is None or p_out is None or tokens_in is None or tokens_out is None:
+            return None
+        return (tokens_in * p_in + tokens_out * p_out) / 1e6
+
+    def _parse(self, data: Any) -> tuple[str, int | None, int | None, str]:
+        """(text, input tokens, output tokens, model) from either API shape.
+
+        Raises:
+            JudgeFailedError: the provider's body is not the documented shape.
+        """
+        try:
+            if self.kind == "anthropic":
+                text = "".join(b["text"] for b in data["content"] if b.get("type") == "text")
+                usage = data.get("usage") or {}
+                return text, usage.get("input_tokens"), usage.get("output_tokens"), data.get("model", self.model)
+            text = data["choices"][0]["message"]["content"] or ""
+            usage = data.get("usage") or {}
+            return text, usage.get("prompt_tokens"), usage.get("completion_tokens"), data.get("model", self.model)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise JudgeFailedError(
+                f"judge {self.name!r}: the provider's reply is not a {self.kind} response "
+                f"({type(exc).__name__}: {exc}); "
+                "check base_url points at the API root"
+            ) from exc
+
+    async def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
+        """Send one chat request (or answer it from the cache).
+
+        Raises:
+            JudgeFailedError: retries exhausted, a non-retryable HTTP status, or an unreadable body.
+        """
+        url, headers, body = self._request(system, messages)
+        key = self._cache_key(url, body)
+        if self._store is not None and (hit := self._store.cache_get(key)) is not None:
+            text, t_in, t_out, model = hit
+            return Completion(text, model, t_in, t_out, self._cost(t_in, t_out), cached=True)
+        response = await self._send(url, headers, body)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise JudgeFailedError(
+                f"judge {self.name!r}: provider returned non-JSON body (HTTP {response.status_code})"
+            ) from exc
+        text, t_in, t_out, model = self._parse(data)
+        if self._store is not None:
+            self._store.cache_put(key, text, t_in or 0, t_out or 0, model)
+        return Completion(text, model, t_in, t_out, self._cost(t_in, t_out))
+
+    async def _send(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:
+        last = "no attempt made"
+        for attempt in range(self._max_retries + 1):
+            backoff = min(0.5 * 2**attempt, MAX_RETRY_AFTER_S)
+            try:
+                response = await self._client.post(url, headers=headers, json=body, params=self.cfg.query)
+            except httpx.TimeoutException:
+                last = f"timed out after {self._client.timeout.read}s"
+            except httpx.TransportError as exc:
+                last = f"connection failed ({type(exc).__name__})"
+            else:
+                if response.status_code < 400:
+                    return response
+                last = f"HTTP {response.status_code}: {self._redact(response.text[:200])}"
+                if response.status_code not in _RETRY_STATUS:
+                    break
+                backoff = parse_retry_after(response.headers.get("retry-after"), backoff)
+            logger.warning("judge %s attempt %d failed: %s", self.name, attempt + 1, last)
+            if attempt < self._max_retries:
+                await anyio.sleep(backoff)
+        raise JudgeFailedError(f"judge {self.name!r} ({self.kind} at {self.cfg.base_url}) failed: {last}")

@@ -1,0 +1,109 @@
+"""Output models of the MCP tools: they give each tool an `outputSchema` and validate its `structuredContent`.
+
+Each model names the fields a client can rely on and allows extra ones (`extra="allow"`), so domain functions can
+add detail without a schema change. No `mcp` import: these are plain pydantic models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    """Result models name their main fields for the output schema and allow the rest."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MetricsResult(_Open):
+    metrics: dict[str, dict[str, Any]]
+    total_items: int
+    returned_items: int
+    truncated: bool
+
+
+class JudgedResult(_Open):
+    judge: dict[str, Any] = Field(description="name, kind, model and method of the judge that produced the verdicts")
+    usage: dict[str, Any] | None = Field(default=None, description="calls, cache hits, tokens and cost")
+
+
+class ScoreResult(JudgedResult):
+    scores: list[dict[str, Any]]
+    overall: float
+
+
+class PairwiseResult(JudgedResult):
+    winner: Literal["A", "B", "tie"]
+    consistent: bool | None
+    position_consistency: float | None
+
+
+class RankResult(JudgedResult):
+    ranking: list[dict[str, Any]]
+    method: str
+
+
+class RagResult(JudgedResult):
+    faithfulness: dict[str, Any]
+    answer_relevance: dict[str, Any]
+    context_precision: dict[str, Any]
+    context_recall: dict[str, Any]
+
+
+class TrajectoryResult(_Open):
+    success: bool
+    precision: float
+    recall: float
+    f1: float
+    order_agreement: float | None
+
+
+class SafetyResult(_Open):
+    flagged: bool
+    counts: dict[str, int]
+    findings: list[dict[str, Any]]
+    method: str
+
+
+class RunSummary(_Open):
+    run_id: str
+    name: str
+    means: dict[str, float]
+    corpus: dict[str, Any]
+    n_items: int
+
+
+class RunDetail(_Open):
+    run_id: str
+    name: str
+    summary: dict[str, Any]
+    items: list[dict[str, Any]]
+    total_items: int
+    returned_items: int
+    truncated: bool
+
+
+class RunList(_Open):
+    runs: list[dict[str, Any]]
+
+
+class RunComparison(_Open):
+    run_a: str
+    run_b: str
+    paired_items: int
+    metrics: dict[str, dict[str, Any]]
+
+
+class CalibrationResult(_Open):
+    n: int
+    exact_agreement: float
+    kappa: float
+    weighted_kappa: float
+    spearman: float | None
+
+
+class JudgeList(_Open):
+    judges: list[dict[str, Any]]
+    default: str

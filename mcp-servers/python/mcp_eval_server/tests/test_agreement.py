@@ -1,0 +1,68 @@
+"""κ, weighted κ, Spearman and the paired tests against values computed by hand (derivations in comments)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_eval_server.agreement import cohen_kappa, paired_bootstrap, pearson, rank, sign_flip_permutation, spearman
+from mcp_eval_server.errors import InvalidInputError
+
+HUMAN = [1, 1, 2, 2, 3, 3]
+JUDGE = [1, 2, 2, 2, 3, 1]
+
+
+def test_unweighted_kappa() -> None:
+    # po = 4/6; marginals human (1/3, 1/3, 1/3), judge (1/3, 1/2, 1/6) -> pe = 1/3; κ = (2/3 - 1/3) / (2/3)
+    assert cohen_kappa(HUMAN, JUDGE) == pytest.approx(0.5)
+
+
+def test_quadratic_weighted_kappa() -> None:
+    # weights ((i-j)/2)^2; observed disagreement 5/24, expected 7/24 -> 1 - 5/7
+    assert cohen_kappa(HUMAN, JUDGE, "quadratic") == pytest.approx(2 / 7)
+
+
+def test_linear_weighted_kappa() -> None:
+    # weights |i-j|/2; observed 1/4, expected 5/12 -> 1 - 3/5
+    assert cohen_kappa(HUMAN, JUDGE, "linear") == pytest.approx(0.4)
+
+
+def test_kappa_of_perfect_and_chance_level_agreement() -> None:
+    assert cohen_kappa([1, 2, 3], [1, 2, 3]) == 1.0
+    # po = 1/2, pe = 1/2 -> 0
+    assert cohen_kappa([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
+
+
+def test_ranks_average_ties() -> None:
+    assert rank([1, 2, 2, 2, 3, 1]) == [1.5, 4.0, 4.0, 4.0, 6.0, 1.5]
+
+
+def test_spearman_with_ties() -> None:
+    # ranks H = (1.5,1.5,3.5,3.5,5.5,5.5), J = (1.5,4,4,4,6,1.5); cov 4, var 16 and 15 -> 4/sqrt(240)
+    assert spearman(HUMAN, JUDGE) == pytest.approx(4 / 240**0.5)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_pearson_of_constant_input_is_undefined() -> None:
+    assert pearson([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_mismatched_lengths_are_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="equally long"):
+        cohen_kappa([1, 2], [1])
+
+
+def test_paired_tests_separate_a_real_shift_from_noise() -> None:
+    shift = [0.5 + (0.1 if i % 2 else -0.1) for i in range(50)]
+    noise = [0.1 if i % 2 else -0.1 for i in range(50)]
+    assert paired_bootstrap(shift, 1000)["p_value"] < 0.01
+    assert sign_flip_permutation(shift, 1000) < 0.01
+    assert paired_bootstrap(noise, 1000)["p_value"] > 0.5
+    assert sign_flip_permutation(noise, 1000) > 0.5
+    lo, hi = paired_bootstrap(shift, 1000)["ci95"]
+    assert lo <= 0.5 <= hi
+
+
+def test_resampling_is_reproducible_with_a_seed() -> None:
+    diffs = [0.1, -0.3, 0.4, 0.2, 0.0, 0.25]
+    assert paired_bootstrap(diffs, 500, seed=3) == paired_bootstrap(diffs, 500, seed=3)
