@@ -201,7 +201,7 @@ def hub_config(servers: int) -> Path:
     path = RESULTS / f"hub-{servers}.yaml"
     lines = ["mcpServers:"]
     for i in range(servers):
-        lines += [f"  echo-{i}:", f"    command: {PY}", f"    args: [\"{ROOT / 'bench' / 'echo_child.py'}\"]"]
+        lines += [f"  echo-{i}:", f"    command: {PY}", f'    args: ["{ROOT / "bench" / "echo_child.py"}"]']
     lines += ["gateway:", "  host: 127.0.0.1", "  audit: {path: null}"]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -224,7 +224,9 @@ async def _list_latency(base: str, calls: int) -> dict[str, float]:
 
 def list_latency(port: int, calls: int = 500) -> dict[str, float]:
     argv = [PY, "-m", "gateway", "serve", "--config", str(hub_config(5)), "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz?strict=1")
         return asyncio.run(_list_latency(f"http://127.0.0.1:{port}", calls))
@@ -379,7 +381,11 @@ def main() -> None:
             **report["idle_sse"]
         ),  # type: ignore[arg-type]
     ]
-    md.append("- gateway `tools/list` over 5 docked servers (cached), 500 calls: p50 {p50_ms:.2f} ms, p99 {p99_ms:.2f} ms".format(**report["tools_list_5_servers"]))  # type: ignore[arg-type]
+    md.append(
+        "- gateway `tools/list` over 5 docked servers (cached), 500 calls: p50 {p50_ms:.2f} ms, p99 {p99_ms:.2f} ms".format(
+            **report["tools_list_5_servers"]
+        )
+    )  # type: ignore[arg-type]
     merged = {str(r["transport"]): r for r in ok if str(r["target"]) == "gateway merged"}
     bare = {str(r["transport"]): r for r in ok if str(r["target"]) == "translate shared"}
     for transport in sorted(set(merged) & set(bare)):

@@ -1,19 +1,22 @@
 """An SSE stream as a session `Outbox`: a bounded queue drained by sse-starlette.
 
-`put` never blocks the router. A reader too slow to keep `limit` messages drained is cut off cleanly:
-the stream ends, the overflow is logged, and the session's later messages take another path (see
-`ClientSession.deliver`). Keep-alive comments and the send timeout come from sse-starlette.
+`put` never blocks the router. A reader too slow to keep `limit` messages drained is cut off at once:
+the response is cancelled (even mid-write), the overflow is logged, and the session's later messages take
+another path (see `ClientSession.deliver`); a legacy SSE session ends with its stream. Keep-alive
+comments and the per-write send timeout come from sse-starlette.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import orjson
 import structlog
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from gateway.jsonrpc import Message
 
@@ -30,6 +33,7 @@ class SSEOutbox:
         self._limit = limit
         self._next_id = first_event_id
         self._head: list[Any] = []  # items taken by `get` and handed back with `unget`
+        self._overflow = asyncio.Event()
         self.closed = False
 
     async def get(self) -> Any:
@@ -47,6 +51,7 @@ class SSEOutbox:
         if self._queue.qsize() >= self._limit:
             self.closed = True
             self._queue.put_nowait(_END)
+            self._overflow.set()
             log.warning("sse_reader_too_slow", session=self.session_id, queued=self._limit)
             return False
         self._queue.put_nowait(message)
@@ -83,14 +88,17 @@ class SSEOutbox:
         events: AsyncIterator[ServerSentEvent],
         keep_alive: float,
         headers: dict[str, str] | None = None,
-        on_close: Callable[[], Any] | None = None,
-    ) -> EventSourceResponse:
+    ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        """The stream as an ASGI app; a reader cut off for falling behind is disconnected at once.
+
+        Ending the event iterator is not enough when the write to that reader is itself blocked (its TCP
+        window is full), so the response is cancelled outright when the outbox overflows.
+        """
+
         async def closed(_: Any) -> None:
             self.closed = True
-            if on_close is not None:
-                await on_close()
 
-        return EventSourceResponse(
+        response = EventSourceResponse(
             events,
             headers={"Cache-Control": "no-cache", **(headers or {})},
             ping=keep_alive,
@@ -98,3 +106,16 @@ class SSEOutbox:
             send_timeout=SEND_TIMEOUT,
             client_close_handler_callable=closed,
         )
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            async with anyio.create_task_group() as group:
+
+                async def serve() -> None:
+                    await response(scope, receive, send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(serve)
+                await self._overflow.wait()
+                group.cancel_scope.cancel()
+
+        return app

@@ -239,3 +239,25 @@ async def test_a_command_that_cannot_start_is_reported_not_hung(
         )
     assert status == 200 and "error" in messages[0]
     assert "/nonexistent/mcp-server" in messages[0]["error"]["message"]
+
+
+async def test_a_stalled_sse_reader_is_cut_off_and_everyone_else_is_served(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
+    t = translate()
+    stalled = LegacySSE(http, t.url)
+    await stalled.connect()
+    await stalled.initialize()
+    assert stalled._task is not None
+    stalled._task.cancel()  # from here on nobody reads this stream
+    worker = Streamable(http, t.url + "/mcp")
+    await worker.initialize()
+    with anyio.fail_after(60):
+        reply = (await worker.call(1, "flood", {"count": 3000, "size": 4000}))[-1]  # ~12 MB of logs to every session
+        assert text_of(reply) == "sent 3000"
+        assert text_of((await worker.call(2, "echo", {"text": "fine"}))[-1]) == "fine"
+        while "sse_reader_too_slow" not in t.log():
+            await asyncio.sleep(0.1)
+    await stalled.close()
+    async with http.get(t.url + "/readyz") as resp:
+        assert (await resp.json())["sessions"] == 1  # the stalled session was ended, the worker's remains

@@ -377,11 +377,24 @@ async def test_jwt_identities_get_their_policy_view(hub: type[HubProcess]) -> No
     h = hub(base_config(gateway=gateway), env={"JWT_SECRET": secret})
     now = int(time.time())
     good = jwt.encode({"sub": "carol", "scope": "echoer", "aud": "harbor", "exp": now + 300}, secret, algorithm="HS256")
-    expired = jwt.encode({"sub": "carol", "scope": "echoer", "aud": "harbor", "exp": now - 300}, secret, algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": "carol", "scope": "echoer", "aud": "harbor", "exp": now - 300}, secret, algorithm="HS256"
+    )
     async with aiohttp.ClientSession() as http:
         late = Streamable(http, h.url + "/mcp")
         late.headers = {"authorization": f"Bearer {expired}"}
-        status, _, _ = await late.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        status, _, _ = await late.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
         assert status == 401
         carol = Streamable(http, h.url + "/mcp")
         carol.headers = {"authorization": f"Bearer {good}"}
