@@ -79,9 +79,9 @@ def serve(config: Any, args: argparse.Namespace) -> None:
 
     logs.configure(args.log_level, json=args.log_format == "json")
     import structlog
-    import uvicorn
 
     from gateway.app import build_hub_app
+    from gateway.app import serve as serve_app
     from gateway.hub import Hub
 
     hub = Hub(config, args.config.resolve())
@@ -89,16 +89,7 @@ def serve(config: Any, args: argparse.Namespace) -> None:
     structlog.get_logger("gateway").info(
         "serving", merged=f"{base}/mcp", sse=f"{base}/sse", status=f"{base}/", servers=sorted(config.slugs().values())
     )
-    uvicorn.run(
-        build_hub_app(hub),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        server_header=False,
-    )
+    serve_app(build_hub_app(hub), settings.host, settings.port)
 
 
 def client_config(config: Any, only: str | None, fmt: str) -> dict[str, Any]:

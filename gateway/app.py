@@ -56,22 +56,7 @@ def build_app(manager: SessionManager, options: HTTPOptions) -> Starlette:
 
     middleware = []
     if options.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(options.cors_origins),
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "Accept",
-                    "Mcp-Session-Id",
-                    "MCP-Protocol-Version",
-                    "Last-Event-ID",
-                ],
-                expose_headers=["Mcp-Session-Id"],
-            )
-        )
+        middleware.append(_cors(options.cors_origins))
     middleware.append(
         Middleware(
             Guard,
@@ -90,6 +75,40 @@ def build_app(manager: SessionManager, options: HTTPOptions) -> Starlette:
             await manager.stop()
 
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _cors(origins: tuple[str, ...] | list[str]) -> Middleware:
+    """CORS for browser clients, only when asked: the MCP headers allowed in, the session id exposed."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "Mcp-Session-Id",
+            "MCP-Protocol-Version",
+            "Last-Event-ID",
+        ],
+        expose_headers=["Mcp-Session-Id"],
+    )
+
+
+def serve(app: Starlette, host: str, port: int) -> None:
+    """Run an app under uvicorn (imported here, so importing the gateway never loads it)."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
 
 
 async def _healthz(_: Request) -> JSONResponse:
@@ -122,22 +141,7 @@ def build_hub_app(hub: Hub) -> Starlette:
     loopback = is_loopback(settings.host)
     middleware = []
     if settings.cors:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors),
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "Accept",
-                    "Mcp-Session-Id",
-                    "MCP-Protocol-Version",
-                    "Last-Event-ID",
-                ],
-                expose_headers=["Mcp-Session-Id"],
-            )
-        )
+        middleware.append(_cors(settings.cors))
     middleware.append(
         Middleware(Guard, token=None, allowed_origins=(*settings.allow_origins, *settings.cors), check_host=loopback)
     )

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.addresses import is_loopback
-from gateway.app import HTTPOptions, build_app
+from gateway.app import HTTPOptions, build_app, serve
 from gateway.sessions import SessionManager, StdioServer
 
 
@@ -153,7 +153,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     logs.configure(args.log_level, json=args.log_format == "json")
     import structlog
-    import uvicorn
 
     app = build_app(SessionManager(server), options)
     base = f"http://{args.host}:{args.port}"
@@ -165,16 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     structlog.get_logger("gateway.translate").info(
         "serving", server=server.name, mode=server.session_mode, endpoints=endpoints
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        server_header=False,
-    )
+    serve(app, args.host, args.port)
     sys.exit(0)
 
 

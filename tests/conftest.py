@@ -33,38 +33,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Translate:
-    """A running translate process; `url` is its base URL."""
+class ServerProcess:
+    """A gateway process of ours on a free loopback port: started, awaited until ready, stopped with SIGINT."""
 
-    def __init__(
-        self, *args: str, command: str = EVERYTHING_CMD, ready_path: str = "/readyz", env: dict[str, str] | None = None
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [
-            sys.executable,
-            "-m",
-            "gateway.translate",
-            "--stdio",
-            command,
-            "--port",
-            str(self.port),
-            "--name",
-            "everything",
-            *args,
-        ]
-        self.stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"translate-{self.port}.log"
+    name = "server"
+
+    def _launch(self, argv: list[str], log_dir: Path, env: dict[str, str] | None) -> None:
+        self.stderr_path = log_dir / f"{self.name}-{self.port}.log"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env={**os.environ, **(env or {})}
         )
-        self._wait(ready_path)
 
-    def _wait(self, path: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, path: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"translate exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.url + path, timeout=1) as resp:
                     if resp.status == 200:
@@ -72,7 +57,7 @@ class Translate:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"translate not ready within {timeout} s:\n{self.log()}")
+        raise RuntimeError(f"{self.name} not ready within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
         self._stderr.flush()
@@ -82,11 +67,26 @@ class Translate:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(10)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         self._stderr.close()
+
+
+class Translate(ServerProcess):
+    """A running translate process; `url` is its base URL."""
+
+    name = "translate"
+
+    def __init__(
+        self, *args: str, command: str = EVERYTHING_CMD, ready_path: str = "/readyz", env: dict[str, str] | None = None
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "gateway.translate", "--stdio", command, "--port", str(self.port)]
+        self._launch([*argv, "--name", "everything", *args], Path(os.environ.get("TMPDIR", "/tmp")), env)
+        self.wait_ready(ready_path)
 
 
 @pytest.fixture
@@ -119,49 +119,19 @@ def node_env(home: Path) -> dict[str, str]:
     return {**os.environ, "HOME": str(home), "PATH": f"{NODE_BIN}:{NODE_MODULES_BIN}:{os.environ['PATH']}"}
 
 
-class HubProcess:
+class HubProcess(ServerProcess):
     """A running aggregating gateway (`python -m gateway serve`) on a config written for the test."""
+
+    name = "gateway"
 
     def __init__(self, config: str, directory: Path, env: dict[str, str] | None = None, strict: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "harbor.yaml"
         self.config_path.write_text(config)
-        self.stderr_path = directory / f"hub-{self.port}.log"
-        self._stderr = self.stderr_path.open("wb")
         argv = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path), "--port", str(self.port)]
-        full_env = {**os.environ, "HARBOR_PYTHON": sys.executable, **(env or {})}
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, env=full_env)
-        self.wait_ready(strict)
-
-    def wait_ready(self, strict: bool = True, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        path = "/readyz?strict=1" if strict else "/readyz"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gateway not ready within {timeout} s:\n{self.log()}")
-
-    def log(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._stderr.close()
+        self._launch(argv, directory, {"HARBOR_PYTHON": sys.executable, **(env or {})})
+        self.wait_ready("/readyz?strict=1" if strict else "/readyz")
 
 
 @pytest.fixture
