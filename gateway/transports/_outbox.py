@@ -45,6 +45,17 @@ class SSEOutbox:
     def unget(self, item: Any) -> None:
         self._head.append(item)
 
+    def drain(self) -> list[Message]:
+        """Messages queued but never written (the reader went away first), for delivery elsewhere."""
+        left = [m for m in reversed(self._head) if isinstance(m, dict)]
+        self._head.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, dict):
+                left.append(item)
+        self.closed = True
+        return left
+
     def put(self, message: Message) -> bool:
         if self.closed:
             return False

@@ -126,6 +126,8 @@ class StreamableHTTP:
             for request_id in requests:
                 if session.streams.get(request_id) is outbox:
                     del session.streams[request_id]
+            for message in outbox.drain():  # the stream broke first: its client can resume with GET
+                session.deliver(message)
 
     async def _initialize(
         self, request: Message, headers: dict[str, str], wants_json: bool, scope: Scope, receive: Receive, send: Send

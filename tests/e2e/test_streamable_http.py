@@ -220,3 +220,34 @@ async def test_multi_line_pretty_json_reaches_the_child_as_one_frame(
     )
     status, _, messages = await client.post(pretty.encode())
     assert status == 200 and text_of(messages[-1]) == "line1\nline2"
+
+
+async def test_a_dropped_post_stream_resumes_on_the_get_stream(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
+    client = Streamable(http, shared_translate.url + "/mcp", accept="text/event-stream")
+    await client.initialize()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 77,
+        "method": "tools/call",
+        "params": {"name": "progress", "arguments": {"steps": 4, "delay_ms": 300}, "_meta": {"progressToken": "r"}},
+    }
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        "mcp-session-id": client.session_id or "",
+    }
+    with anyio.fail_after(15):
+        async with http.post(shared_translate.url + "/mcp", data=json.dumps(call), headers=headers) as resp:
+            async for line in resp.content:
+                if b"notifications/progress" in line:
+                    break  # got the first progress event: drop the stream mid-call
+        get_headers = {"accept": "text/event-stream", "mcp-session-id": client.session_id or "", "last-event-id": "1"}
+        seen = ""
+        async with http.get(shared_translate.url + "/mcp", headers=get_headers) as stream:
+            async for raw in stream.content:
+                seen += raw.decode()
+                if '"id":77' in seen:
+                    break
+    assert "done 4 steps" in seen
