@@ -131,6 +131,9 @@ async def test_tools_have_output_schemas_and_metrics_equal_sacrebleu(tmp_path: P
             )
     assert {t.name for t in tools} == TOOLS
     assert all(t.output_schema for t in tools)
+    hints = {t.name: t.annotations for t in tools}
+    assert hints["compute_metrics"].read_only_hint and not hints["compute_metrics"].open_world_hint  # type: ignore[union-attr]
+    assert hints["judge_response"].open_world_hint and hints["run_eval"].read_only_hint is False  # type: ignore[union-attr]
     streams = [list(s) for s in zip(*refs, strict=True)]
     assert out["metrics"]["bleu"]["score"] == BLEU().corpus_score(hyps, streams).score
     assert round(out["metrics"]["bleu"]["score"], 6) == 48.530827
