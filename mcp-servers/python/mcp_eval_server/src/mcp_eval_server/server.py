@@ -112,9 +112,10 @@ def _sampling_messages(messages: list[dict[str, str]]) -> list[types.SamplingMes
 
 
 def _text_of(result: types.CreateMessageResult | Any) -> str:
-    if not isinstance(getattr(result, "content", None), types.TextContent):
+    content = getattr(result, "content", None)
+    if not isinstance(content, types.TextContent):
         raise JudgeFailedError("the client's model did not reply with text content")
-    return result.content.text
+    return content.text
 
 
 def _stateless_sampling(ctx: Context) -> CreateMessage:
@@ -293,7 +294,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         """Agent tool calls ({name, arguments}) vs expected: precision, recall, F1, order agreement, argument match
         per call. Expected arguments must be present with equal values; extra actual arguments are allowed."""
         return TrajectoryResult(
-            **agents.evaluate_trajectory(_dump(actual_calls), _dump(expected_calls), match, compare_args)
+            **agents.evaluate_trajectory(_dump(actual_calls) or [], _dump(expected_calls) or [], match, compare_args)
         )
 
     @server.tool(annotations=_LOCAL)
