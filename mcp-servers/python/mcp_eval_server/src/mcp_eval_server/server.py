@@ -12,6 +12,7 @@ Never: print (stdout is the wire), touch the network at start-up, or return an A
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -93,6 +94,7 @@ def _tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         finally:
             _ROUNDS.reset(token)
 
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")  # the tool description, without source indentation
     return wrapper
 
 
