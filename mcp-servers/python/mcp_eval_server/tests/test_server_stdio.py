@@ -250,6 +250,8 @@ async def test_run_eval_from_jsonl_with_http_judge_in_the_server_process(tmp_pat
 
     with FakeProvider(respond) as fake, anyio.fail_after(60):
         async with connect(tmp_path, None, OPENAI_BASE_URL=fake.url + "/v1", OPENAI_API_KEY="sk-e2e-SECRET") as client:
+            await call(client, "list_judges", {})
+            assert fake.requests == []  # start-up and list_judges never call the provider
             run = await call(
                 client, "run_eval", {"dataset": str(path), "task": {"rubric": "factuality", "judge": "openai"}}
             )
