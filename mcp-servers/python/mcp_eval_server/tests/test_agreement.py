@@ -28,6 +28,7 @@ def test_linear_weighted_kappa() -> None:
 
 def test_kappa_of_perfect_and_chance_level_agreement() -> None:
     assert cohen_kappa([1, 2, 3], [1, 2, 3]) == 1.0
+    assert cohen_kappa([2, 2, 2], [2, 2, 2]) is None  # pe = 1: undefined, not "perfect"
     # po = 1/2, pe = 1/2 -> 0
     assert cohen_kappa([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
 

@@ -45,6 +45,8 @@ def test_jsonl_must_resolve_inside_the_roots_even_through_symlinks(tmp_path: Pat
     (root / "bad.jsonl").write_text('{"prediction": "x"}\n{oops\n')
     with pytest.raises(DatasetError, match=r"bad\.jsonl:2 is not valid JSON"):
         load_dataset(str(root / "bad.jsonl"), [root])
+    with pytest.raises(DatasetError, match="occurs twice"):
+        load_dataset([{"id": 1, "prediction": "x"}, {"id": "1", "prediction": "y"}], [root])
     with pytest.raises(DatasetError, match="needs a string 'prediction'"):
         load_dataset([{"reference": "x"}], [root])
 

@@ -131,6 +131,9 @@ async def test_tools_have_output_schemas_and_metrics_equal_sacrebleu(tmp_path: P
             )
     assert {t.name for t in tools} == TOOLS
     assert all(t.output_schema for t in tools)
+    hints = {t.name: t.annotations for t in tools}
+    assert hints["compute_metrics"].read_only_hint and not hints["compute_metrics"].open_world_hint  # type: ignore[union-attr]
+    assert hints["judge_response"].open_world_hint and hints["run_eval"].read_only_hint is False  # type: ignore[union-attr]
     streams = [list(s) for s in zip(*refs, strict=True)]
     assert out["metrics"]["bleu"]["score"] == BLEU().corpus_score(hyps, streams).score
     assert round(out["metrics"]["bleu"]["score"], 6) == 48.530827
@@ -247,6 +250,8 @@ async def test_run_eval_from_jsonl_with_http_judge_in_the_server_process(tmp_pat
 
     with FakeProvider(respond) as fake, anyio.fail_after(60):
         async with connect(tmp_path, None, OPENAI_BASE_URL=fake.url + "/v1", OPENAI_API_KEY="sk-e2e-SECRET") as client:
+            await call(client, "list_judges", {})
+            assert fake.requests == []  # start-up and list_judges never call the provider
             run = await call(
                 client, "run_eval", {"dataset": str(path), "task": {"rubric": "factuality", "judge": "openai"}}
             )

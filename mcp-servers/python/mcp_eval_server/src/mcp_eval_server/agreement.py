@@ -11,15 +11,17 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from mcp_eval_server.errors import InvalidInputError
 
 Weights = Literal["none", "linear", "quadratic"]
 
 
-def cohen_kappa(a: Sequence[float], b: Sequence[float], weights: Weights = "none") -> float:
-    """Cohen's κ over the union of observed categories; weighted κ orders categories numerically.
+def cohen_kappa(a: Sequence[float], b: Sequence[float], weights: Weights = "none") -> float | None:
+    """Cohen's κ over the union of observed categories; weighted κ orders categories numerically and measures
+    distance in category steps, as `sklearn.metrics.cohen_kappa_score` does. None when chance agreement is total
+    (e.g. one category only), where κ is undefined.
 
     Raises:
         InvalidInputError: unequal lengths or fewer than 2 items.
@@ -28,7 +30,7 @@ def cohen_kappa(a: Sequence[float], b: Sequence[float], weights: Weights = "none
     cats = sorted(set(a) | set(b))
     k, n = len(cats), len(a)
     if k == 1:
-        return 1.0
+        return None
     index = {c: i for i, c in enumerate(cats)}
     observed = [[0.0] * k for _ in range(k)]
     for x, y in zip(a, b, strict=True):
@@ -44,7 +46,7 @@ def cohen_kappa(a: Sequence[float], b: Sequence[float], weights: Weights = "none
 
     obs = sum(w(i, j) * observed[i][j] for i in range(k) for j in range(k))
     exp = sum(w(i, j) * row[i] * col[j] for i in range(k) for j in range(k))
-    return 1.0 - obs / exp if exp else 1.0
+    return 1.0 - obs / exp if exp else None
 
 
 def rank(values: Sequence[float]) -> list[float]:
@@ -80,7 +82,7 @@ def _check_pairs(a: Sequence[float], b: Sequence[float]) -> None:
         raise InvalidInputError(f"need two equally long lists of at least 2 values, got {len(a)} and {len(b)}")
 
 
-def paired_bootstrap(diffs: Sequence[float], n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+def paired_bootstrap(diffs: Sequence[float], n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Two-sided p-value for mean(diffs) != 0 by bootstrap of the centred differences, plus a 95% CI of the mean."""
     n = len(diffs)
     mean = sum(diffs) / n

@@ -132,7 +132,8 @@ def _sacrebleu(
     """Corpus score (not the mean of sentence scores) plus sentence scores for the first `limit` items."""
     metric = _sacrebleu_metric(name, opts, sentence=False)
     width = max(len(r) for r in refs)
-    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    # sacrebleu takes None for "no k-th reference for this item" (its type hints say otherwise)
+    streams: list[Any] = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
     corpus = metric.corpus_score(list(preds), streams)
     sentence_metric = _sacrebleu_metric(name, opts, sentence=True)
     per_item = [

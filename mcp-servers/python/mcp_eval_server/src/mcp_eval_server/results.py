@@ -99,8 +99,8 @@ class RunComparison(_Open):
 class CalibrationResult(_Open):
     n: int
     exact_agreement: float
-    kappa: float
-    weighted_kappa: float
+    kappa: float | None
+    weighted_kappa: float | None
     spearman: float | None
 
 

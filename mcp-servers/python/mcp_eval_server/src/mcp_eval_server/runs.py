@@ -37,7 +37,7 @@ def load_dataset(dataset: str | list[dict[str, Any]], roots: list[Path]) -> list
     if isinstance(dataset, list):
         if len(dataset) > MAX_INLINE_ITEMS:
             raise DatasetError(f"inline dataset has {len(dataset)} records; over {MAX_INLINE_ITEMS} use a JSONL file")
-        return [_record(r, i) for i, r in enumerate(dataset)]
+        return _unique_ids([_record(r, i) for i, r in enumerate(dataset)])
     path = Path(dataset).expanduser().resolve()
     if not any(path.is_relative_to(root) for root in roots):
         raise DatasetError(
@@ -47,7 +47,7 @@ def load_dataset(dataset: str | list[dict[str, Any]], roots: list[Path]) -> list
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror}") from exc
-    records = []
+    records: list[dict[str, Any]] = []
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
@@ -56,6 +56,16 @@ def load_dataset(dataset: str | list[dict[str, Any]], roots: list[Path]) -> list
                 raise DatasetError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
     if not records or len(records) > MAX_ITEMS:
         raise DatasetError(f"{path} has {len(records)} records; need 1 to {MAX_ITEMS}")
+    return _unique_ids(records)
+
+
+def _unique_ids(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs are compared by item id, so a repeated id would silently pair the wrong items."""
+    seen: set[str] = set()
+    for rec in records:
+        if rec["id"] in seen:
+            raise DatasetError(f"record id {rec['id']!r} occurs twice; ids must be unique within a dataset")
+        seen.add(rec["id"])
     return records
 
 

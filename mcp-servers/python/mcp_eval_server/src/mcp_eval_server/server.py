@@ -12,6 +12,7 @@ Never: print (stdout is the wire), touch the network at start-up, or return an A
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,6 +58,10 @@ from mcp_eval_server.store import Store
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+# Hints for clients: local tools only read; judged tools may call an outside model; run_eval also stores a run.
+_LOCAL = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
+_JUDGED = types.ToolAnnotations(read_only_hint=True, open_world_hint=True)
+_RUN = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 DEFAULT_METRICS = ["bleu", "chrf", "rougeL", "exact_match", "f1"]
 
 
@@ -89,6 +94,7 @@ def _tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         finally:
             _ROUNDS.reset(token)
 
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")  # the tool description, without source indentation
     return wrapper
 
 
@@ -108,9 +114,10 @@ def _sampling_messages(messages: list[dict[str, str]]) -> list[types.SamplingMes
 
 
 def _text_of(result: types.CreateMessageResult | Any) -> str:
-    if not isinstance(getattr(result, "content", None), types.TextContent):
+    content = getattr(result, "content", None)
+    if not isinstance(content, types.TextContent):
         raise JudgeFailedError("the client's model did not reply with text content")
-    return result.content.text
+    return content.text
 
 
 def _stateless_sampling(ctx: Context) -> CreateMessage:
@@ -183,7 +190,7 @@ def _with_judge(result: dict[str, Any], judge: Judge) -> dict[str, Any]:
 
 
 def build_server(settings: Settings | None = None) -> MCPServer[Any]:
-    """Create the server; nothing here opens a file or a socket (the DB opens on first use)."""
+    """Create the server; no socket is opened and no database touched here (SQLite opens on first use)."""
     app = EvalServer(settings or load_settings())
     server: MCPServer[Any] = MCPServer(
         "mcp-eval-server",
@@ -198,7 +205,7 @@ def build_server(settings: Settings | None = None) -> MCPServer[Any]:
 
 
 def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def compute_metrics(
         predictions: list[str],
@@ -212,7 +219,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         options: tokenize, lowercase, chrf_word_order, use_stemmer, per_item_limit (default 100)."""
         return MetricsResult(**metric_lib.compute_metrics(predictions, references, metrics, options))
 
-    @server.tool()
+    @server.tool(annotations=_JUDGED)
     @_tool
     async def judge_response(
         response: str,
@@ -231,7 +238,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         result = await judgments.judge_response(j, response, crit, prompt, context, reference)
         return ScoreResult(**_with_judge(result, j))
 
-    @server.tool()
+    @server.tool(annotations=_JUDGED)
     @_tool
     async def compare_responses(
         prompt: str,
@@ -249,7 +256,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
             **_with_judge(await judgments.compare_responses(j, prompt, response_a, response_b, criteria, swap), j)
         )
 
-    @server.tool()
+    @server.tool(annotations=_JUDGED)
     @_tool
     async def rank_responses(
         prompt: str,
@@ -263,7 +270,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         j = app.judge(judge, ctx)
         return RankResult(**_with_judge(await judgments.rank_responses(j, prompt, responses, criteria, method), j))
 
-    @server.tool()
+    @server.tool(annotations=_JUDGED)
     @_tool
     async def evaluate_rag(
         question: str,
@@ -278,7 +285,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         j = app.judge(judge, ctx)
         return RagResult(**_with_judge(await rag.evaluate_rag(j, question, answer, contexts, reference), j))
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def evaluate_trajectory(
         actual_calls: list[ToolCall | str],
@@ -289,10 +296,10 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         """Agent tool calls ({name, arguments}) vs expected: precision, recall, F1, order agreement, argument match
         per call. Expected arguments must be present with equal values; extra actual arguments are allowed."""
         return TrajectoryResult(
-            **agents.evaluate_trajectory(_dump(actual_calls), _dump(expected_calls), match, compare_args)
+            **agents.evaluate_trajectory(_dump(actual_calls) or [], _dump(expected_calls) or [], match, compare_args)
         )
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def check_text(
         text: str, checks: list[Literal["pii", "secrets", "profanity", "prompt_injection"]] | None = None
@@ -301,7 +308,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         returned redacted), profanity and prompt-injection phrasing; spans are [start, end) character offsets."""
         return SafetyResult(**safety.check_text(text, list(checks) if checks else None))
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def list_judges(ctx: Context) -> JudgeList:
         """Configured judges, whether each is usable now and why not, and the default. Never reveals API keys."""
@@ -310,7 +317,7 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
 
 
 def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
-    @server.tool()
+    @server.tool(annotations=_RUN)
     @_tool
     async def run_eval(
         dataset: str | list[dict[str, Any]], task: EvalTask, ctx: Context, name: str | None = None
@@ -325,7 +332,7 @@ def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
         )
         return RunSummary(**result)
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def get_run(run_id: str, offset: int = 0, limit: int = 50) -> RunDetail:
         """A stored run: task, summary and a page of per-item results (offset/limit, at most 500 per call)."""
@@ -338,20 +345,20 @@ def _register_run_tools(server: MCPServer[Any], app: EvalServer) -> None:
             **head, items=items, total_items=head["n_items"], returned_items=len(items), truncated=truncated
         )
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def list_runs(limit: int = 50) -> RunList:
         """Stored runs, newest first, with their mean scores."""
         return RunList(runs=app.store.list_runs(max(1, min(limit, 500))))
 
-    @server.tool()
+    @server.tool(annotations=_LOCAL)
     @_tool
     async def compare_runs(run_a: str, run_b: str, n_resamples: int = 2000, seed: int = 0) -> RunComparison:
         """Per-metric means and delta (b - a) over items with the same id, with paired bootstrap and sign-flip
         permutation p-values and a 95% CI of the delta."""
         return RunComparison(**runs.compare_runs(app.store, run_a, run_b, max(100, min(n_resamples, 20000)), seed))
 
-    @server.tool()
+    @server.tool(annotations=_JUDGED)
     @_tool
     async def calibrate_judge(
         items: list[CalibrationItem],

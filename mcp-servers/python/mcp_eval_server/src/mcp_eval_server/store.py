@@ -55,14 +55,14 @@ class Store:
             self._conn = None
 
     # judge cache -------------------------------------------------------------------------------------------
-    def cache_get(self, key: str) -> tuple[str, int, int, str] | None:
+    def cache_get(self, key: str) -> tuple[str, int | None, int | None, str] | None:
         """(reply, input_tokens, output_tokens, model) of an identical earlier call, or None."""
         row = self.conn.execute(
             "SELECT reply, input_tokens, output_tokens, model FROM judge_cache WHERE key = ?", (key,)
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2], row[3])
 
-    def cache_put(self, key: str, reply: str, input_tokens: int, output_tokens: int, model: str) -> None:
+    def cache_put(self, key: str, reply: str, input_tokens: int | None, output_tokens: int | None, model: str) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?)",
             (key, reply, input_tokens, output_tokens, model, time.time()),

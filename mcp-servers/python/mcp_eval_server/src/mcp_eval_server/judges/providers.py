@@ -48,7 +48,9 @@ class HTTPBackend:
         self, cfg: JudgeConfig, api_key: str | None, client: httpx.AsyncClient, store: Store | None, max_retries: int
     ) -> None:
         self.cfg = cfg
-        self.name, self.kind, self.model = cfg.name, cfg.kind, cfg.model
+        self.name: str = cfg.name
+        self.kind: str = cfg.kind
+        self.model: str = cfg.model
         self._key = api_key
         self._client = client
         self._store = store
@@ -132,8 +134,8 @@ class HTTPBackend:
         url, headers, body = self._request(system, messages)
         key = self._cache_key(url, body)
         if self._store is not None and (hit := self._store.cache_get(key)) is not None:
-            text, t_in, t_out, model = hit
-            return Completion(text, model, t_in, t_out, self._cost(t_in, t_out), cached=True)
+            c_text, c_in, c_out, c_model = hit
+            return Completion(c_text, c_model, c_in, c_out, self._cost(c_in, c_out), cached=True)
         response = await self._send(url, headers, body)
         try:
             data = response.json()
@@ -143,7 +145,7 @@ class HTTPBackend:
             ) from exc
         text, t_in, t_out, model = self._parse(data)
         if self._store is not None:
-            self._store.cache_put(key, text, t_in or 0, t_out or 0, model)
+            self._store.cache_put(key, text, t_in, t_out, model)
         return Completion(text, model, t_in, t_out, self._cost(t_in, t_out))
 
     async def _send(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:

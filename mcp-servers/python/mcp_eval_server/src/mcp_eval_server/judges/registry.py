@@ -16,7 +16,7 @@ import httpx
 
 from mcp_eval_server.config import Settings
 from mcp_eval_server.errors import JudgeUnavailableError
-from mcp_eval_server.judges.base import Judge
+from mcp_eval_server.judges.base import Backend, Judge
 from mcp_eval_server.judges.heuristic import HeuristicJudge
 from mcp_eval_server.judges.llm import LLMJudge
 from mcp_eval_server.judges.providers import HTTPBackend
@@ -122,7 +122,7 @@ class JudgeRegistry:
             raise self._unavailable(chosen, "no judge of that name is configured", sampling_reason)
         if (reason := cfg.unusable_reason(self.settings.env)) is not None:
             raise self._unavailable(chosen, reason, sampling_reason)
-        backend = HTTPBackend(
+        backend: Backend = HTTPBackend(
             cfg, cfg.api_key(self.settings.env), self.http_client(), self.store, self.settings.max_retries
         )
         return LLMJudge(backend)
