@@ -245,6 +245,8 @@ class Aggregator:
                     with contextlib.suppress(GatewayError):
                         await server.request("logging/setLevel", params, timeout=5.0)
             session.deliver({"jsonrpc": "2.0", "id": request_id, "result": {}}, request_id)
+        elif not self.merged:  # one server alone: whatever else it speaks goes to it as it is
+            await self._forward(session, next(iter(self.servers.values())), message)
         else:
             raise _MethodNotFound(method)
 
@@ -302,7 +304,11 @@ class Aggregator:
         await self._forward(session, server, {**message, "params": {**params, "ref": ref}})
 
     async def _forward(self, session: MergedSession, server: DockedServer, message: Message) -> None:
-        sub = session.sub(server)
+        try:
+            sub = session.sub(server)
+        except GatewayError:
+            session.calls.pop(message["id"], None)
+            raise
         await sub.router.from_client(sub, message, "request")
 
     async def _notification(self, session: MergedSession, message: Message) -> None:
