@@ -342,6 +342,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--idle-sse", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best round per target is kept")
     args = parser.parse_args()
     port = free_port()
     report: dict[str, object] = {
@@ -351,15 +352,29 @@ def main() -> None:
     }
     report["direct_child_calls_per_s"] = direct_child()
     print(f"raw echo child, direct over its pipe: {report['direct_child_calls_per_s']:,.0f} calls/s", flush=True)
-    rows, skipped = [], []
-    for target in targets(port):
-        if isinstance(target, str):
-            skipped.append(target)
-            print(f"skipped: {target}", flush=True)
-            continue
-        row = run_target(target, port, args.sessions, args.calls)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    # Interleaved rounds, best round per target: on a shared 2-core machine a busy moment hurts whichever
+    # target it lands on; the best of several interleaved rounds is the fairest comparison. Wrong replies
+    # are summed over every round.
+    plan = targets(port)
+    skipped = [t for t in plan if isinstance(t, str)]
+    best: dict[tuple[str, str], dict[str, object]] = {}
+    for round_no in range(1, args.rounds + 1):
+        for target in plan:
+            if isinstance(target, str):
+                continue
+            row = run_target(target, port, args.sessions, args.calls)
+            print(f"round {round_no}: {json.dumps(row)}", flush=True)
+            key = (target.name, target.transport)
+            kept = best.get(key)
+            wrong = int(row.get("wrong", 0)) + (int(kept.get("wrong", 0)) if kept else 0)  # type: ignore[call-overload]
+            if (
+                kept is None
+                or "error" in kept
+                or ("error" not in row and float(row["calls_per_s"]) > float(kept["calls_per_s"]))
+            ):  # type: ignore[arg-type]
+                kept = row
+            best[key] = {**kept, "wrong": wrong} if "error" not in kept else kept
+    rows = list(best.values())
     report["load"], report["skipped"] = rows, skipped
     times = startup_times(port)
     report["startup_s"] = {"median": statistics.median(times), "max": max(times)}
@@ -370,7 +385,7 @@ def main() -> None:
     proxy = {str(r["transport"]): float(r["calls_per_s"]) for r in ok if str(r["target"]).startswith("mcp-proxy")}  # type: ignore[arg-type]
     ceiling_p50 = next(float(r["p50_ms"]) for r in ok if str(r["target"]).startswith("no-op"))  # type: ignore[arg-type]
     md = [
-        f"Run {report['when']} on {report['cpus']} CPUs, Python {report['python']}; load = {args.sessions} sessions × {args.calls} sequential echo calls.",
+        f"Run {report['when']} on {report['cpus']} CPUs, Python {report['python']}; load = {args.sessions} sessions × {args.calls} sequential echo calls; best of {args.rounds} interleaved rounds per target (wrong replies summed over all rounds).",
         "",
         table(rows, ceiling, proxy),
         "",
