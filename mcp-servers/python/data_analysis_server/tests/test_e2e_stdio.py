@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 TIMEOUT = 60
 
 
-def _params(root: Path) -> StdioServerParameters:
-    env = {**os.environ, "DATA_ANALYSIS_ROOTS": str(root), "PYTHONUNBUFFERED": "1"}
+def _params(root: Path, **extra_env: str) -> StdioServerParameters:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DATA_ANALYSIS_")}
+    env = {**inherited, "DATA_ANALYSIS_ROOTS": str(root), "PYTHONUNBUFFERED": "1", **extra_env}
     return StdioServerParameters(command=sys.executable, args=["-m", "data_analysis_server"], env=env, cwd=str(root))
 
 
@@ -93,3 +94,14 @@ async def test_stdio_errors_are_tool_errors_with_guidance(tmp_path: Path) -> Non
             # The server is still healthy after errors.
             ok = await client.call_tool("list_datasets", {})
             assert not ok.is_error and ok.structured_content["datasets"][0]["dataset_id"] == ds
+
+
+async def test_stdio_url_loading_refuses_loopback_unless_the_operator_opts_in(tmp_path: Path, http_base: str) -> None:
+    url = f"{http_base}/data.csv"
+    with anyio.fail_after(TIMEOUT):
+        async with Client(_params(tmp_path)) as client:
+            refused = await client.call_tool("load_dataset", {"source": url})
+            assert refused.is_error and "127.0.0.1" in refused.content[0].text and "refused" in refused.content[0].text
+        async with Client(_params(tmp_path, DATA_ANALYSIS_ALLOW_PRIVATE_URLS="1")) as client:
+            loaded = await client.call_tool("load_dataset", {"source": url})
+            assert not loaded.is_error and loaded.structured_content["rows"] == 2
