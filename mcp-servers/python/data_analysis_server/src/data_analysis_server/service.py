@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets, plots, profile, query, regression, sql, stats, timeseries, transform
+from . import datasets, plots, profile, query, sql, stats, transform
 from .config import Settings
 from .errors import InvalidArgumentError
 from .registry import Dataset, Registry
@@ -147,6 +147,8 @@ class AnalysisService:
     def regress(
         self, dataset_id: str, y: str, x: list[str], kind: str, robust: bool, intercept: bool, confidence: float
     ) -> Result:
+        from . import regression  # statsmodels.api loads on first use, keeping server start short
+
         out = regression.regress(self._frame(dataset_id), y, x, kind, robust, intercept, confidence)
         coefs = "\n".join(
             f"  {c['term']}: {c['estimate']:.6g} (SE {c['std_error']:.3g}, p {c['p_value']:.3g})"
@@ -162,6 +164,8 @@ class AnalysisService:
     def time_series(
         self, dataset_id: str, time_column: str, value_column: str, operation: str, params: dict[str, Any]
     ) -> Result:
+        from . import timeseries  # statsmodels.tsa loads on first use
+
         if operation not in timeseries.OPERATIONS:
             raise InvalidArgumentError(f"Unknown operation {operation!r}; use one of {list(timeseries.OPERATIONS)}")
         series = timeseries.build_series(self._frame(dataset_id), time_column, value_column)
@@ -179,6 +183,8 @@ class AnalysisService:
     def _ts_dispatch(
         self, series: pd.Series, operation: str, p: dict[str, Any]
     ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+        from . import timeseries
+
         if operation == "resample":
             return timeseries.resample(series, p.get("rule") or "MS", p.get("agg") or "mean"), None
         if operation == "rolling":
