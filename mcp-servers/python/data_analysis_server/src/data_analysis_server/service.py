@@ -145,11 +145,28 @@ class AnalysisService:
         return out["interpretation"], out
 
     def regress(
-        self, dataset_id: str, y: str, x: list[str], kind: str, robust: bool, intercept: bool, confidence: float
+        self,
+        dataset_id: str,
+        y: str | None,
+        x: list[str] | None,
+        kind: str,
+        robust: bool,
+        intercept: bool,
+        confidence: float,
+        formula: str | None = None,
     ) -> Result:
         from . import regression  # statsmodels.api loads on first use, keeping server start short
 
-        out = regression.regress(self._frame(dataset_id), y, x, kind, robust, intercept, confidence)
+        frame = self._frame(dataset_id)
+        if formula is not None:
+            if y is not None or x:
+                raise InvalidArgumentError("Give either `formula` or `y` and `x`, not both.")
+            out = regression.regress_formula(frame, formula, kind, robust, confidence)
+        elif y is None or not x:
+            raise InvalidArgumentError("Give `y` and a non-empty `x` list, or a `formula` like 'y ~ x1 + C(group)'.")
+        else:
+            out = regression.regress(frame, y, x, kind, robust, intercept, confidence)
+        y, x = out["y"], out["x"]
         coefs = "\n".join(
             f"  {c['term']}: {c['estimate']:.6g} (SE {c['std_error']:.3g}, p {c['p_value']:.3g})"
             for c in out["coefficients"][:30]
