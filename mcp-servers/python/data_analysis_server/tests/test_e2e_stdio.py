@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import os
+import signal
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 from PIL import Image
 
 from conftest import PACKAGE_DIR
@@ -20,8 +22,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 TIMEOUT = 60
 
 
-def _params(root: Path) -> StdioServerParameters:
-    env = {**os.environ, "DATA_ANALYSIS_ROOTS": str(root), "PYTHONUNBUFFERED": "1"}
+def _params(root: Path, **extra_env: str) -> StdioServerParameters:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DATA_ANALYSIS_")}
+    env = {**inherited, "DATA_ANALYSIS_ROOTS": str(root), "PYTHONUNBUFFERED": "1", **extra_env}
     return StdioServerParameters(command=sys.executable, args=["-m", "data_analysis_server"], env=env, cwd=str(root))
 
 
@@ -93,3 +96,41 @@ async def test_stdio_errors_are_tool_errors_with_guidance(tmp_path: Path) -> Non
             # The server is still healthy after errors.
             ok = await client.call_tool("list_datasets", {})
             assert not ok.is_error and ok.structured_content["datasets"][0]["dataset_id"] == ds
+
+
+async def test_stdio_url_loading_refuses_loopback_unless_the_operator_opts_in(tmp_path: Path, http_base: str) -> None:
+    url = f"{http_base}/data.csv"
+    with anyio.fail_after(TIMEOUT):
+        async with Client(_params(tmp_path)) as client:
+            refused = await client.call_tool("load_dataset", {"source": url})
+            assert refused.is_error and "127.0.0.1" in refused.content[0].text and "refused" in refused.content[0].text
+        async with Client(_params(tmp_path, DATA_ANALYSIS_ALLOW_PRIVATE_URLS="1")) as client:
+            loaded = await client.call_tool("load_dataset", {"source": url})
+            assert not loaded.is_error and loaded.structured_content["rows"] == 2
+
+
+def _server_pid() -> int:
+    """Pid of our data_analysis_server child (found through /proc by parent pid)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"data_analysis_server" in cmdline:
+            return int(stat.parent.name)
+    raise AssertionError("server child process not found")
+
+
+async def test_server_killed_mid_call_ends_in_an_error_not_a_hang(tmp_path: Path) -> None:
+    slow = {"query": "SELECT count(*) FROM range(100000000000) a, range(10) b"}
+    with anyio.fail_after(TIMEOUT):
+        with pytest.raises(ExceptionGroup) as caught:
+            async with Client(_params(tmp_path, DATA_ANALYSIS_SQL_TIMEOUT="120")) as client:
+                await client.list_tools()
+                pid = _server_pid()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(client.call_tool, "sql", slow)
+                    await anyio.sleep(1.0)  # let the query start; this test is about the crash, not timing
+                    os.kill(pid, signal.SIGKILL)
+        assert caught.group_contains(MCPError, match="Connection closed", depth=None)

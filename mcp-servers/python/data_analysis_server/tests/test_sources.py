@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from conftest import CSV
 from data_analysis_server.config import Settings
 from data_analysis_server.datasets import read_source
 from data_analysis_server.errors import AccessDeniedError, InvalidArgumentError, LimitExceededError
 from data_analysis_server.sources import fetch_url, resolve_path
-
-CSV = b"a,b\n1,2\n3,4\n"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "/data.csv")
-            self.end_headers()
-            return
-        body = CSV * (10_000 if self.path == "/big.csv" else 1)
-        self.send_response(200 if self.path != "/missing" else 404)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def http_base() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_relative_path_under_a_root_resolves(settings: Settings, tmp_path: Path) -> None:

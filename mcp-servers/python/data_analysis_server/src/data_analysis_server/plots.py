@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import cbook  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from .columns import numeric, numeric_columns, require
+from .errors import InvalidArgumentError
 
-from .columns import numeric, numeric_columns, require  # noqa: E402
-from .errors import InvalidArgumentError  # noqa: E402
+if TYPE_CHECKING:  # matplotlib costs ~1.5 s to import: it loads on the first plot, not at server start
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 KINDS = ("histogram", "scatter", "line", "bar", "box", "violin", "heatmap", "correlation", "pairs", "timeseries")
 MAX_POINTS = 10_000
@@ -161,6 +158,8 @@ def _grouped_values(frame: pd.DataFrame, spec: PlotSpec) -> tuple[list[str], lis
 
 
 def _box(ax: Axes, frame: pd.DataFrame, spec: PlotSpec) -> None:
+    from matplotlib import cbook
+
     labels, arrays, y = _grouped_values(frame, spec)
     rng = np.random.default_rng(0)
     box_stats = []
@@ -266,6 +265,10 @@ _AXES_KINDS = {
 
 
 def _draw(frame: pd.DataFrame, spec: PlotSpec, dpi: int) -> bytes:
+    # The object-oriented API with an explicit Agg canvas: no pyplot, no global backend switch.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, 8) if spec.kind == "pairs" else (8, 5), dpi=dpi)
     FigureCanvasAgg(fig)
     if spec.kind == "pairs":

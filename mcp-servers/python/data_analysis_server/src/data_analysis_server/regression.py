@@ -19,6 +19,7 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 from statsmodels.stats.stattools import durbin_watson, jarque_bera
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
+from . import formula
 from .columns import require
 from .errors import ColumnError, InvalidArgumentError
 from .tables import jsonable
@@ -177,3 +178,18 @@ def regress(
             **body,
         }
     )
+
+
+def regress_formula(
+    frame: pd.DataFrame, text: str, kind: str = "ols", robust: bool = False, confidence: float = 0.95
+) -> dict[str, Any]:
+    """Fit a validated formula such as 'y ~ x1*x2 + log(x3) + C(group)' (see `formula.py`).
+
+    Raises:
+        InvalidArgumentError / ColumnError: as `formula.parse`, `formula.expand` and `regress`.
+    """
+    parsed = formula.parse(text, [str(c) for c in frame.columns])
+    work, names = formula.expand(frame, parsed)
+    out = regress(work, parsed.response, names, kind, robust, parsed.intercept, confidence)
+    out["formula"] = text
+    return out

@@ -246,8 +246,17 @@ async def test_hypothesis(
 @_tool
 async def regress(
     dataset_id: DatasetId,
-    y: Annotated[str, Field(description="Response column (numeric for ols; two-valued for logit)")],
-    x: Annotated[list[str], Field(description="Predictor columns; categorical ones are one-hot encoded", min_length=1)],
+    y: Annotated[str | None, Field(description="Response column (numeric for ols; two-valued for logit)")] = None,
+    x: Annotated[list[str] | None, Field(description="Predictor columns; categorical ones are one-hot encoded")] = None,
+    formula: Annotated[
+        str | None,
+        Field(
+            description=(
+                "Instead of y/x: 'y ~ x1 + x2*x3 + C(group) + log(x4) - 1'. Validated against the columns; only "
+                "C, log, log10, log2, sqrt, exp, ':' and '*' are allowed (nothing is evaluated as code)"
+            )
+        ),
+    ] = None,
     kind: Literal["ols", "logit"] = "ols",
     robust: Annotated[bool, Field(description="Heteroskedasticity-robust SEs (HC3 for OLS, HC0 for logit)")] = False,
     intercept: bool = True,
@@ -255,10 +264,12 @@ async def regress(
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, RegressionOut]:
     """Multiple regression: coefficient table (estimate, SE, t/z, p, CI), R², adj. R², F, AIC/BIC, n; OLS
-    diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF).
+    diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF). Give y and x, or a validated formula.
     """
     return _result(
-        *await _run(ctx, lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence), "fitting")
+        *await _run(
+            ctx, lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence, formula), "fitting"
+        )
     )
 
 

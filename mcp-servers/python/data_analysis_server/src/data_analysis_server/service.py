@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets, plots, profile, query, regression, sql, stats, timeseries, transform
+from . import datasets, plots, profile, query, sql, stats, transform
 from .config import Settings
 from .errors import InvalidArgumentError
 from .registry import Dataset, Registry
@@ -145,9 +145,28 @@ class AnalysisService:
         return out["interpretation"], out
 
     def regress(
-        self, dataset_id: str, y: str, x: list[str], kind: str, robust: bool, intercept: bool, confidence: float
+        self,
+        dataset_id: str,
+        y: str | None,
+        x: list[str] | None,
+        kind: str,
+        robust: bool,
+        intercept: bool,
+        confidence: float,
+        formula: str | None = None,
     ) -> Result:
-        out = regression.regress(self._frame(dataset_id), y, x, kind, robust, intercept, confidence)
+        from . import regression  # statsmodels.api loads on first use, keeping server start short
+
+        frame = self._frame(dataset_id)
+        if formula is not None:
+            if y is not None or x:
+                raise InvalidArgumentError("Give either `formula` or `y` and `x`, not both.")
+            out = regression.regress_formula(frame, formula, kind, robust, confidence)
+        elif y is None or not x:
+            raise InvalidArgumentError("Give `y` and a non-empty `x` list, or a `formula` like 'y ~ x1 + C(group)'.")
+        else:
+            out = regression.regress(frame, y, x, kind, robust, intercept, confidence)
+        y, x = out["y"], out["x"]
         coefs = "\n".join(
             f"  {c['term']}: {c['estimate']:.6g} (SE {c['std_error']:.3g}, p {c['p_value']:.3g})"
             for c in out["coefficients"][:30]
@@ -162,6 +181,8 @@ class AnalysisService:
     def time_series(
         self, dataset_id: str, time_column: str, value_column: str, operation: str, params: dict[str, Any]
     ) -> Result:
+        from . import timeseries  # statsmodels.tsa loads on first use
+
         if operation not in timeseries.OPERATIONS:
             raise InvalidArgumentError(f"Unknown operation {operation!r}; use one of {list(timeseries.OPERATIONS)}")
         series = timeseries.build_series(self._frame(dataset_id), time_column, value_column)
@@ -179,6 +200,8 @@ class AnalysisService:
     def _ts_dispatch(
         self, series: pd.Series, operation: str, p: dict[str, Any]
     ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+        from . import timeseries
+
         if operation == "resample":
             return timeseries.resample(series, p.get("rule") or "MS", p.get("agg") or "mean"), None
         if operation == "rolling":
