@@ -178,16 +178,16 @@ def main() -> None:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"bench-{args.rows}.json").write_text(json.dumps(results, indent=2))
-    print(f"\nrows: {args.rows:,}  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
-    print("| operation | in-process (s) | via MCP stdio (s) | ratio |")
-    print("|---|---:|---:|---:|")
+    # The report is this script's output (it is not a stdio server), written as one block.
+    lines = [f"\nrows: {args.rows:,}  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n"]
+    lines += ["| operation | in-process (s) | via MCP stdio (s) | ratio |", "|---|---:|---:|---:|"]
     for r in results:
         if "ratio" in r:
-            print(f"| {r['operation']} | {r['in_process_s']:.3f} | {r['mcp_s']:.3f} | {r['ratio']:.2f}× |")
+            lines.append(f"| {r['operation']} | {r['in_process_s']:.3f} | {r['mcp_s']:.3f} | {r['ratio']:.2f}× |")
     for r in results:
         if "value" in r and r["value"] is not None:
-            print(f"| {r['operation']} | | {r['value']:.0f} | |")
-
+            lines.append(f"| {r['operation']} | | {r['value']:.0f} | |")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()
