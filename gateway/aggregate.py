@@ -351,12 +351,13 @@ class Aggregator:
             session.deliver(message, related)
             return
         call = session.calls.pop(message["id"], None)
-        if call is not None:
-            message = self._result_out(sub.server, call, message)
-            outcome = _outcome(message)
-            if call.method == "tools/call":
-                self._done(session, call, outcome, len(orjson.dumps(message)))
-        session.deliver(message, related)
+        if call is None:
+            session.deliver(message, related)
+            return
+        message = self._result_out(sub.server, call, message)
+        session.deliver(message, related)  # the reply first; the accounting after it, off the caller's latency
+        if call.method == "tools/call":
+            self._done(session, call, _outcome(message), len(orjson.dumps(message)))
 
     def _result_out(self, server: DockedServer, call: _Call, message: Message) -> Message:
         result = message.get("result")

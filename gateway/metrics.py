@@ -37,14 +37,23 @@ class Metrics:
             "harbor_rate_limited", "Calls refused by a rate limit", ["identity"], registry=self.registry
         )
         self.registry.register(_Live(live))
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     def call_done(self, record: dict[str, Any]) -> None:
-        outcome = str(record["outcome"])
-        self.calls.labels(record["server"], record["tool"], outcome.split(":")[0]).inc()
+        outcome = str(record["outcome"]).split(":")[0]
+        key = (record["server"], record["tool"], outcome)
+        counter = self._counters.get(key)
+        if counter is None:  # labels() is a locked lookup; a call path needs only a dict hit
+            counter = self._counters[key] = self.calls.labels(*key)
+        counter.inc()
         if outcome == "rate_limited":
             self.rate_limited.labels(record["identity"]).inc()
-        else:
-            self.latency.labels(record["server"]).observe(float(record["duration_ms"]) / 1000)
+            return
+        histogram = self._histograms.get(record["server"])
+        if histogram is None:
+            histogram = self._histograms[record["server"]] = self.latency.labels(record["server"])
+        histogram.observe(float(record["duration_ms"]) / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
