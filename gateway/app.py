@@ -16,9 +16,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.addresses import is_loopback
-from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.sessions import SessionManager
-from gateway.status import render as render_status
 from gateway.transports._asgi import send_error
 from gateway.transports.guard import Authenticate, Guard
 from gateway.transports.sse import SSEMessages, SSEStream
@@ -195,6 +193,8 @@ class _PerServer:
 
 
 def _status(hub: Hub):  # type: ignore[no-untyped-def]
+    from gateway.status import render as render_status  # the hub's alone: translate never loads it
+
     async def status(_: Request) -> HTMLResponse:
         return HTMLResponse(render_status(hub.snapshot()))
 
@@ -210,6 +210,8 @@ def _hub_readyz(hub: Hub):  # type: ignore[no-untyped-def]
 
 
 def _metrics(hub: Hub):  # type: ignore[no-untyped-def]
+    from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE  # prometheus-client: the hub's alone
+
     async def metrics(_: Request) -> Response:
         return Response(hub.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
