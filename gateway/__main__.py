@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        sys.stderr.write(f"harbor-gateway: {args.config}: {exc}\n")
+        sys.stderr.write(f"harbor-gateway: {exc}\n")
         sys.exit(2)
     if args.command == "clients":
         sys.stdout.write(json.dumps(client_config(config, args.server, args.format), indent=2) + "\n")
