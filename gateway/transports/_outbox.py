@@ -68,10 +68,6 @@ class SSEOutbox:
         self._queue.put_nowait(message)
         return True
 
-    def put_event(self, event: ServerSentEvent) -> None:
-        if not self.closed:
-            self._queue.put_nowait(event)
-
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -84,9 +80,6 @@ class SSEOutbox:
                 item = await self.get()
                 if item is _END:
                     return
-                if isinstance(item, ServerSentEvent):
-                    yield item
-                    continue
                 event_id = self._next_id() if self._next_id else None
                 yield ServerSentEvent(orjson.dumps(item).decode(), event="message", id=event_id)
                 if until is not None and until(item):

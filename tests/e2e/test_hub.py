@@ -55,6 +55,14 @@ gateway:
 """
 
 
+async def _sampling(context: object, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    prompt = params.messages[0].content
+    text = prompt.text if isinstance(prompt, types.TextContent) else "?"
+    return types.CreateMessageResult(
+        role="assistant", content=types.TextContent(type="text", text=f"sampled:{text}"), model="fake"
+    )
+
+
 def _text(result: types.CallToolResult) -> str:
     block = result.content[0]
     assert isinstance(block, types.TextContent)
@@ -103,8 +111,16 @@ async def test_merged_view_lists_and_calls_every_server_through_both_transports(
             assert "arg1='x'" in prompt.messages[0].content.text  # type: ignore[union-attr]
             with pytest.raises(MCPError, match="Unknown tool: everything__no_such_tool"):
                 await client.call_tool("everything__no_such_tool", {})
-        async with Client(sse_client(h.url + "/sse"), mode="legacy") as client:
+        async with Client(sse_client(h.url + "/sse"), mode="legacy", sampling_callback=_sampling) as client:
             assert _text(await client.call_tool("other-copy__echo", {"text": "legacy"})) == "legacy"
+            # a server→client request crosses the merged session with an id of the gateway's own
+            assert (
+                _text(await client.call_tool("everything__test_sampling", {"prompt": "hi"}))
+                == "LLM response: sampled:hi"
+            )
+            assert (
+                _text(await client.call_tool("remote__test_sampling", {"prompt": "far"})) == "LLM response: sampled:far"
+            )
 
 
 async def test_one_server_alone_keeps_its_own_names(hub: type[HubProcess], tmp_path: Path) -> None:
@@ -295,9 +311,14 @@ async def test_reload_adds_and_removes_servers_without_dropping_sessions(hub: ty
                 await anyio.sleep(0.2)
             assert "third__echo" in names and "other-copy__echo" not in names
             assert _text(await client.call_tool("third__echo", {"text": "new"})) == "new"
-            assert (
-                int(_text(await client.call_tool("everything__whoami", {}))) == pid
-            )  # untouched: same child, same session
+            # untouched: same child, same session
+            assert int(_text(await client.call_tool("everything__whoami", {}))) == pid
+            h.config_path.write_text("mcpServers:\n  everything:\n    comand: broken\n")  # a bad edit is refused whole
+            deadline = time.monotonic() + 20
+            while "reload_rejected" not in h.log() and time.monotonic() < deadline:
+                await anyio.sleep(0.2)
+            assert "reload_rejected" in h.log()
+            assert _text(await client.call_tool("third__echo", {"text": "kept"})) == "kept"
     assert "config_reloaded" in h.log()
 
 
