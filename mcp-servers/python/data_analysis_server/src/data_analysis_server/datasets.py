@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .config import Settings
 from .errors import DataFormatError, InvalidArgumentError, LimitExceededError
@@ -97,10 +99,45 @@ def _check_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
+# pandas' default missing-value markers (the `na_values` list in the read_csv documentation); the
+# direct Arrow reader below must treat the same cells as missing as `pandas.read_csv` does.
+_PANDAS_NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
+def _read_csv_arrow(source: Any, sep: str) -> pd.DataFrame | None:
+    """`pandas.read_csv(engine="pyarrow")` with default options, minus pandas' wrapper; None = use pandas.
+
+    pyarrow reads the file with its own multithreaded I/O instead of through a Python file handle, so the
+    common case (a file and a separator, nothing else) is at least as fast as pandas' own pyarrow engine
+    (`make bench`), with the same frame (tests compare the two). Blank or repeated header names are left
+    to pandas, whose renaming rules ('Unnamed: 0', 'a.1') we do not re-implement.
+    """
+    table = pacsv.read_csv(
+        str(source) if isinstance(source, Path) else source,
+        parse_options=pacsv.ParseOptions(delimiter=sep),
+        convert_options=pacsv.ConvertOptions(null_values=_PANDAS_NA_VALUES, strings_can_be_null=True),
+    )
+    float_nulls = pa.schema(
+        [f.with_type(pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
+    )  # an all-missing column is float64 NaN in pandas
+    names = table.column_names
+    if "" in names or len(set(names)) != len(names):
+        return None
+    return table.cast(float_nulls).to_pandas()
+
+
 def _read_csv(buffer: Any, sep: str, options: dict[str, Any]) -> pd.DataFrame:
     opts = {"sep": sep, **options}
-    if not _NOT_PYARROW & set(opts) and len(str(opts["sep"])) == 1:
+    if len(str(sep)) == 1 and not _NOT_PYARROW & set(opts):
         try:
+            frame = _read_csv_arrow(buffer, sep) if set(opts) == {"sep"} else None
+            if frame is not None:
+                return frame
+            if hasattr(buffer, "seek"):
+                buffer.seek(0)
             return pd.read_csv(buffer, engine="pyarrow", **opts)
         except (ValueError, TypeError, OSError):  # pyarrow is stricter (ragged rows, odd quoting)
             if hasattr(buffer, "seek"):
@@ -200,16 +237,13 @@ def read_source(
 
 def schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per-column name, dtype, non-null and missing counts."""
-    missing = frame.isna().sum()
-    return [
-        {
-            "name": str(col),
-            "dtype": str(frame[col].dtype),
-            "missing": int(missing[col]),
-            "non_null": int(len(frame) - missing[col]),
-        }
-        for col in frame.columns
-    ]
+    out = []
+    # Column by column: `frame.isna().sum()` builds a whole boolean frame first (2-3× slower on 10M rows).
+    for i, col in enumerate(frame.columns):
+        series = frame.iloc[:, i]
+        missing = int(series.isna().sum())
+        out.append({"name": str(col), "dtype": str(series.dtype), "missing": missing, "non_null": len(frame) - missing})
+    return out
 
 
 def preview(frame: pd.DataFrame, rows: int = 5) -> list[dict[str, Any]]:
