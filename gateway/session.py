@@ -37,6 +37,7 @@ class ClientSession:
         self.streams: dict[RequestId, Outbox] = {}
         self.default: Outbox | None = None
         self.backlog: deque[Message] = deque(maxlen=BACKLOG)
+        self.resumable: dict[str, Any] = {}  # the transport's dropped streams a client may resume, by key
         self.subscriptions: set[str] = set()
         self.created = self.last_active = time.monotonic()
         self.closed = False

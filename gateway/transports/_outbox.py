@@ -42,6 +42,15 @@ class SSEOutbox:
             return self._head.pop()
         return await self._queue.get()
 
+    async def next_message(self) -> Message | None:
+        """The next message, or None once the stream is closed or overflowed."""
+        item = await self.get()
+        return None if item is _END else item
+
+    @property
+    def overflowed(self) -> bool:
+        return self._overflow.is_set()
+
     def unget(self, item: Any) -> None:
         self._head.append(item)
 

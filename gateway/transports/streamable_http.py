@@ -5,13 +5,15 @@ POST carries one JSON-RPC message (or, for 2025-03-26 sessions, a batch). Notifi
 client accepts JSON; the moment a related message comes first (progress, a sampling request) or
 `--keep-alive` seconds pass, the answer becomes an SSE stream instead, which starts with a priming event
 and carries keep-alive comments. GET opens the session's stream for server-initiated messages (one at a
-time: a second is 409). DELETE ends the session. `Mcp-Session-Id` missing → 400, unknown → 404; an
+time: a second is 409); a GET with the `Last-Event-ID` of a dropped POST stream resumes that stream
+instead (`_resumable.py`). DELETE ends the session. `Mcp-Session-Id` missing → 400, unknown → 404; an
 unsupported `MCP-Protocol-Version` → 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from typing import Any
 
@@ -25,9 +27,9 @@ from gateway.session import ClientSession
 from gateway.sessions import Sessions
 from gateway.transports._asgi import headers_of, identity_of, read_body, send_empty, send_error, send_json
 from gateway.transports._outbox import SSEOutbox
+from gateway.transports._resumable import RETRY_MS, ResumableStream, find
 
 SESSION_HEADER = "mcp-session-id"
-RETRY_MS = 2000  # SSE `retry:` advertised to clients that reconnect
 SAFETY_MARGIN = 30.0  # seconds past the router's own deadline before the transport gives up waiting
 
 
@@ -113,21 +115,17 @@ class StreamableHTTP:
             await send_empty(send, 202)
             return
 
-        outbox = SSEOutbox(session.id, limit=10_000, first_event_id=self._event_id)
+        outbox = SSEOutbox(session.id, limit=10_000)
         for request_id in requests:
             session.streams[request_id] = outbox
+        stream = ResumableStream(session, outbox, functools.partial(_release, session, outbox, requests))
+        stream.waiting.update(requests)
         try:
             for message, kind in zip(messages, kinds, strict=True):
                 await router.from_client(session, message, kind)
-            await self._answer(
-                session, outbox, set(requests), isinstance(body, list), wants_json, wants_sse, scope, receive, send
-            )
+            await self._answer(session, stream, isinstance(body, list), wants_json, wants_sse, scope, receive, send)
         finally:
-            for request_id in requests:
-                if session.streams.get(request_id) is outbox:
-                    del session.streams[request_id]
-            for message in outbox.drain():  # the stream broke first: its client can resume with GET
-                session.deliver(message)
+            stream.after_response()  # parked for a GET with Last-Event-ID, or its leftovers handed back
 
     async def _initialize(
         self, request: Message, headers: dict[str, str], wants_json: bool, scope: Scope, receive: Receive, send: Send
@@ -165,8 +163,7 @@ class StreamableHTTP:
     async def _answer(
         self,
         session: ClientSession,
-        outbox: SSEOutbox,
-        waiting: set[RequestId],
+        stream: ResumableStream,
         batch: bool,
         wants_json: bool,
         wants_sse: bool,
@@ -175,6 +172,7 @@ class StreamableHTTP:
         send: Send,
     ) -> None:
         """Reply as JSON when nothing but responses comes first; switch to SSE otherwise."""
+        outbox, waiting = stream.outbox, stream.waiting
         deadline = session.router.request_timeout + SAFETY_MARGIN
         first_wait = self.keep_alive if wants_sse else deadline
         responses: list[Message] = []
@@ -199,28 +197,16 @@ class StreamableHTTP:
                 break
             if session.default is not None:
                 session.default.put(item)  # a JSON-only client gets side messages on its GET stream
-        await self._stream(session, outbox, waiting, responses, scope, receive, send)
+        for response in responses:
+            stream.record(response)
+        await self._stream(stream, None, scope, receive, send)
 
     async def _stream(
-        self,
-        session: ClientSession,
-        outbox: SSEOutbox,
-        waiting: set[RequestId],
-        already: list[Message],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        self, stream: ResumableStream, after: int | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        async def events() -> Any:
-            yield ServerSentEvent(data="", id=self._event_id(), retry=RETRY_MS)  # priming: resumable from here
-            for message in already:
-                yield ServerSentEvent(jsonrpc.encode(message).decode(), event="message", id=self._event_id())
-            if not waiting:
-                return
-            async for event in outbox.events(until=lambda m: _done(m, waiting)):
-                yield event
-
-        await outbox.response(events(), self.keep_alive, {SESSION_HEADER: session.id})(scope, receive, send)
+        """Serve a POST's SSE answer: from the start (after=None) or resumed after event `after`."""
+        headers = {SESSION_HEADER: stream.session.id}
+        await stream.outbox.response(stream.events(after), self.keep_alive, headers)(scope, receive, send)
 
     # --- GET and DELETE ----------------------------------------------------------------------------------
 
@@ -231,6 +217,10 @@ class StreamableHTTP:
             return
         session = await self._session(scope, headers, send)
         if session is None:
+            return
+        resume = find(session, headers.get("last-event-id", ""))
+        if resume is not None:
+            await self._resume(*resume, scope, receive, send)
             return
         if session.default is not None and not getattr(session.default, "closed", False):
             await send_error(send, 409, errors.INVALID_REQUEST, "Conflict: this session already has an open GET stream")
@@ -248,6 +238,16 @@ class StreamableHTTP:
         finally:
             outbox.closed = True
             session.detach_default(outbox)
+
+    async def _resume(self, stream: ResumableStream, after: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET with the `Last-Event-ID` of a dropped POST stream: replay what came after it, then go on live."""
+        if stream.attached:
+            await send_error(send, 409, errors.INVALID_REQUEST, "Conflict: that stream is still connected")
+            return
+        try:
+            await self._stream(stream, after, scope, receive, send)
+        finally:
+            stream.after_response()
 
     async def _delete(self, scope: Scope, send: Send) -> None:
         session = await self._session(scope, headers_of(scope), send)
@@ -296,7 +296,10 @@ def _is_response(message: Message) -> bool:
     return "method" not in message and "id" in message
 
 
-def _done(message: Message, waiting: set[RequestId]) -> bool:
-    if _is_response(message) and message["id"] in waiting:
-        waiting.discard(message["id"])
-    return not waiting
+def _release(session: ClientSession, outbox: SSEOutbox, requests: list[RequestId]) -> None:
+    """A POST's stream is over: unregister it and hand what it never wrote to the session's other streams."""
+    for request_id in requests:
+        if session.streams.get(request_id) is outbox:
+            del session.streams[request_id]
+    for message in outbox.drain():
+        session.deliver(message)

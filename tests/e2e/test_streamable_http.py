@@ -222,32 +222,113 @@ async def test_multi_line_pretty_json_reaches_the_child_as_one_frame(
     assert status == 200 and text_of(messages[-1]) == "line1\nline2"
 
 
-async def test_a_dropped_post_stream_resumes_on_the_get_stream(
-    shared_translate: Translate, http: aiohttp.ClientSession
-) -> None:
-    client = Streamable(http, shared_translate.url + "/mcp", accept="text/event-stream")
-    await client.initialize()
+def _events(text: str) -> list[tuple[str, str]]:
+    """(id, data) of each complete SSE event in `text` that carries data."""
+    out = []
+    for block in text.replace("\r\n", "\n").split("\n\n")[:-1]:
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if fields.get("data"):
+            out.append((fields.get("id", ""), fields["data"]))
+    return out
+
+
+async def _drop_after_first_progress(http: aiohttp.ClientSession, url: str, session_id: str, call_id: int) -> str:
+    """POST a slow progress call, read up to its first progress event, hang up; returns that event's id."""
     call = {
         "jsonrpc": "2.0",
-        "id": 77,
+        "id": call_id,
         "method": "tools/call",
         "params": {"name": "progress", "arguments": {"steps": 4, "delay_ms": 300}, "_meta": {"progressToken": "r"}},
     }
-    headers = {
-        "content-type": "application/json",
-        "accept": "text/event-stream",
-        "mcp-session-id": client.session_id or "",
-    }
+    headers = {"content-type": "application/json", "accept": "text/event-stream", "mcp-session-id": session_id}
+    seen = ""
+    async with http.post(url, data=json.dumps(call), headers=headers) as resp:
+        async for line in resp.content:
+            seen += line.decode()
+            if _events(seen):
+                break  # the first progress event is complete: drop the stream mid-call
+    event_id, data = _events(seen)[0]
+    assert json.loads(data)["params"]["progress"] == 1
+    return event_id
+
+
+async def test_a_dropped_post_stream_is_resumed_with_last_event_id(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
+    """The resumed stream replays exactly what came after the last event seen, on that stream, then goes on live,
+    even while the session's own GET stream is open."""
+    url = shared_translate.url + "/mcp"
+    client = Streamable(http, url, accept="text/event-stream")
+    await client.initialize()
+    sid = client.session_id or ""
+    standalone = await http.get(url, headers={"accept": "text/event-stream", "mcp-session-id": sid})
+    assert standalone.status == 200
     with anyio.fail_after(15):
-        async with http.post(shared_translate.url + "/mcp", data=json.dumps(call), headers=headers) as resp:
-            async for line in resp.content:
-                if b"notifications/progress" in line:
-                    break  # got the first progress event: drop the stream mid-call
-        get_headers = {"accept": "text/event-stream", "mcp-session-id": client.session_id or "", "last-event-id": "1"}
+        last = await _drop_after_first_progress(http, url, sid, 77)
+        await anyio.sleep(0.7)  # step 2 (and maybe 3) happen while nobody listens
+        get_headers = {"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": last}
         seen = ""
-        async with http.get(shared_translate.url + "/mcp", headers=get_headers) as stream:
+        async with http.get(url, headers=get_headers) as resumed:
+            assert resumed.status == 200
+            async for raw in resumed.content:
+                seen += raw.decode()
+                if any('"id":77' in data for _, data in _events(seen)):
+                    break
+    standalone.close()
+    events = _events(seen)
+    messages = [json.loads(data) for _, data in events]
+    assert [m["params"]["progress"] for m in messages[:-1]] == [2, 3, 4]  # nothing lost, nothing repeated
+    assert messages[-1]["id"] == 77 and text_of(messages[-1]) == "done 4 steps"
+    key, _, n = last.partition("-")
+    assert [event_id for event_id, _ in events] == [f"{key}-{int(n) + i}" for i in range(1, 5)]
+
+
+async def test_a_dropped_stream_nobody_resumes_is_delivered_on_the_get_stream(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
+    """A client that does not resume loses nothing: after the resume window the rest goes to its GET stream."""
+    url = shared_translate.url + "/mcp"
+    client = Streamable(http, url, accept="text/event-stream")
+    await client.initialize()
+    sid = client.session_id or ""
+    with anyio.fail_after(25):
+        await _drop_after_first_progress(http, url, sid, 78)
+        seen = ""
+        async with http.get(url, headers={"accept": "text/event-stream", "mcp-session-id": sid}) as stream:
             async for raw in stream.content:
                 seen += raw.decode()
-                if '"id":77' in seen:
+                if any('"id":78' in data for _, data in _events(seen)):
                     break
-    assert "done 4 steps" in seen
+    messages = [json.loads(data) for _, data in _events(seen)]
+    assert [m["params"]["progress"] for m in messages[:-1]] == [2, 3, 4]
+    assert messages[-1]["id"] == 78 and text_of(messages[-1]) == "done 4 steps"
+
+
+async def test_a_stream_still_connected_cannot_be_resumed_twice(
+    shared_translate: Translate, http: aiohttp.ClientSession
+) -> None:
+    url = shared_translate.url + "/mcp"
+    client = Streamable(http, url, accept="text/event-stream")
+    await client.initialize()
+    sid = client.session_id or ""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 79,
+        "method": "tools/call",
+        "params": {"name": "progress", "arguments": {"steps": 3, "delay_ms": 300}, "_meta": {"progressToken": "q"}},
+    }
+    headers = {"content-type": "application/json", "accept": "text/event-stream", "mcp-session-id": sid}
+    with anyio.fail_after(15):
+        async with http.post(url, data=json.dumps(call), headers=headers) as resp:
+            seen = ""
+            async for line in resp.content:
+                seen += line.decode()
+                if _events(seen):
+                    break
+            event_id = _events(seen)[0][0]
+            get_headers = {"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": event_id}
+            async with http.get(url, headers=get_headers) as second:
+                assert second.status == 409
+            async for line in resp.content:  # the original stream is unaffected
+                seen += line.decode()
+    assert "done 3 steps" in seen
