@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import anyio
+import anyio.abc
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -81,3 +82,61 @@ async def test_sdk_client_over_legacy_sse(shared_translate: Translate) -> None:
         transport = sse_client(shared_translate.url + "/sse")
         async with Client(transport, mode="legacy", sampling_callback=_sampling, list_roots_callback=_roots) as client:
             await _exercise(client)
+
+
+class _CuttingProxy:
+    """A loopback TCP proxy that hangs up the first connection carrying a progress notification downstream:
+    a network drop in the middle of a POST's SSE answer, as a real client would meet it."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.cut = 0
+        self.port = 0
+
+    async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        await listener.serve(self._handle)
+
+    async def _handle(self, client: anyio.abc.SocketStream) -> None:
+        server = await anyio.connect_tcp("127.0.0.1", self.upstream_port)
+        async with client, server, anyio.create_task_group() as group:
+
+            async def upstream() -> None:
+                async for chunk in client:
+                    await server.send(chunk)
+                group.cancel_scope.cancel()
+
+            async def downstream() -> None:
+                async for chunk in server:
+                    await client.send(chunk)
+                    if not self.cut and b"notifications/progress" in chunk:
+                        self.cut += 1
+                        group.cancel_scope.cancel()  # both sockets close: the client sees the stream drop
+                        return
+                group.cancel_scope.cancel()
+
+            group.start_soon(upstream)
+            group.start_soon(downstream)
+
+
+async def test_sdk_client_resumes_a_dropped_call_stream(shared_translate: Translate) -> None:
+    """The SDK reconnects with Last-Event-ID after the drop and gets the rest of the call, each progress once."""
+    proxy = _CuttingProxy(int(shared_translate.url.rsplit(":", 1)[1]))
+    updates: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append(progress)
+
+    async with anyio.create_task_group() as group:
+        await group.start(proxy.serve)
+        with anyio.fail_after(20):
+            async with Client(f"http://127.0.0.1:{proxy.port}/mcp") as client:
+                result = await client.call_tool(
+                    "progress", {"steps": 4, "delay_ms": 300}, progress_callback=on_progress
+                )
+        group.cancel_scope.cancel()
+    assert proxy.cut == 1
+    assert _text(result) == "done 4 steps"
+    assert updates == [1, 2, 3, 4]
