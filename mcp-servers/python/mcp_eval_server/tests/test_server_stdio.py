@@ -356,3 +356,24 @@ async def test_client_judge_on_a_stateless_2026_connection_uses_input_required_r
     assert run["n_items"] == 200 and run["means"]["judge_overall"] == pytest.approx(0.375)
     assert len(sampler.requests) - asked_before_run == 200  # one question per item, all in one round
     assert run["usage"]["calls"] == 200
+
+
+async def test_the_session_keeps_answering_while_metrics_compute(tmp_path: Path) -> None:
+    """A long metric computation runs off the event loop: a second call is answered while it is under way."""
+    words = "the quick brown fox jumps over a lazy dog while the cat sat on its mat".split()
+    preds = [" ".join(words[i % 7 :] + words[: i % 7]) for i in range(3000)]
+    refs = [[" ".join(words[i % 5 :] + words[: i % 5])] for i in range(3000)]
+    finished: list[str] = []
+    with anyio.fail_after(60):
+        async with connect(tmp_path) as client, anyio.create_task_group() as group:
+
+            async def heavy() -> None:
+                args = {"predictions": preds, "references": refs, "metrics": ["bleu", "chrf", "rougeL"]}
+                await call(client, "compute_metrics", args)
+                finished.append("metrics")
+
+            group.start_soon(heavy)
+            await anyio.sleep(0.3)
+            await call(client, "list_judges", {})
+            finished.append("list_judges")
+    assert finished == ["list_judges", "metrics"]

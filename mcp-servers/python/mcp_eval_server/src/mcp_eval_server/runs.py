@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from mcp_eval_server import agreement, metrics
 from mcp_eval_server.errors import DatasetError, InvalidInputError, JudgeFailedError
 from mcp_eval_server.judges.base import Criterion, Judge, gather, parse_criteria
@@ -168,7 +170,9 @@ async def run_eval(
     records = load_dataset(dataset, roots)
     started = time.perf_counter()
     await progress(0, len(records), "started")
-    per_item, corpus = _metric_values(records, names, dict(task.get("options") or {}))
+    # A worker thread keeps the caller's event loop (and so the MCP session) responsive during long metric runs.
+    work = functools.partial(_metric_values, records, names, dict(task.get("options") or {}))
+    per_item, corpus = await anyio.to_thread.run_sync(work)
     judged = await _judge_all(judge, records, criteria, concurrency, progress) if wants_judge and judge else None
     if judged is None:
         await progress(len(records), len(records), "metrics computed")

@@ -217,7 +217,9 @@ def _register_tools(server: MCPServer[Any], app: EvalServer) -> None:
         per item, with signature), rouge1, rouge2, rougeL, rougeLsum (0-1, Unicode tokenizer), exact_match, f1
         (SQuAD), levenshtein, normalized_similarity. references[i] lists the references of predictions[i].
         options: tokenize, lowercase, chrf_word_order, use_stemmer, per_item_limit (default 100)."""
-        return MetricsResult(**metric_lib.compute_metrics(predictions, references, metrics, options))
+        # On a worker thread: 10k pairs take seconds, and the session must keep answering meanwhile.
+        work = functools.partial(metric_lib.compute_metrics, predictions, references, metrics, options)
+        return MetricsResult(**await anyio.to_thread.run_sync(work))
 
     @server.tool(annotations=_JUDGED)
     @_tool
