@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.addresses import is_loopback
 from gateway.sessions import SessionManager
-from gateway.transports._asgi import send_error
+from gateway.transports._asgi import identity_of, send_error
 from gateway.transports.guard import Authenticate, Guard
 from gateway.transports.sse import SSEMessages, SSEStream
 from gateway.transports.streamable_http import StreamableHTTP
@@ -193,10 +193,13 @@ class _PerServer:
 
 
 def _status(hub: Hub):  # type: ignore[no-untyped-def]
-    from gateway.status import render as render_status  # the hub's alone: translate never loads it
+    from gateway.status import ADMIN_SCOPE  # the hub's alone: translate never loads it
+    from gateway.status import render as render_status
 
-    async def status(_: Request) -> HTMLResponse:
-        return HTMLResponse(render_status(hub.snapshot()))
+    async def status(request: Request) -> HTMLResponse:
+        identity = identity_of(request.scope)
+        sees_all = identity is None or identity.anonymous or ADMIN_SCOPE in identity.scopes
+        return HTMLResponse(render_status(hub.snapshot(), only=None if sees_all else identity.name))
 
     return status
 

@@ -178,6 +178,7 @@ POLICY = """
     tokens:
       - {token: "${ALICE_TOKEN}", identity: alice, scopes: [analyst]}
       - {token: "${BOB_TOKEN}", identity: bob}
+      - {token: "${CAROL_TOKEN}", identity: carol, scopes: ["harbor:admin"]}
   policies:
     - {scopes: [analyst], servers: ["*"], tools: ["*"]}
     - {identities: [bob], servers: ["everything"], tools: ["echo", "sleep"]}
@@ -187,7 +188,11 @@ POLICY = """
     path: AUDIT_PATH
     include_arguments: true
 """
-TOKENS = {"ALICE_TOKEN": "alice-token-0123456789", "BOB_TOKEN": "bob-token-0123456789ab"}
+TOKENS = {
+    "ALICE_TOKEN": "alice-token-0123456789",
+    "BOB_TOKEN": "bob-token-0123456789ab",
+    "CAROL_TOKEN": "carol-token-0123456789a",
+}
 
 
 async def test_auth_views_rate_limits_and_audit(hub: type[HubProcess], tmp_path: Path) -> None:
@@ -239,6 +244,17 @@ async def test_auth_views_rate_limits_and_audit(hub: type[HubProcess], tmp_path:
                 (await alice.call(10 + i, "everything__echo", {"text": "x", "password": "hunter2"}))[-1]
                 for i in range(4)
             ]
+            assert text_of((await bob.call(4, "everything__echo", {"text": "b"}))[-1]) == "b"
+            pages = {}
+            for who in ("alice", "bob", "carol", None):
+                headers = {"authorization": f"Bearer {TOKENS[who.upper() + '_TOKEN']}"} if who else {}
+                async with http.get(h.url + "/", headers=headers) as page:
+                    pages[who] = (page.status, await page.text())
+    # the status page shows an identity its own calls; the harbor:admin scope sees everyone's; no token, no page
+    assert pages[None][0] == 401
+    assert ">alice<" in pages["alice"][1] and ">bob<" not in pages["alice"][1]
+    assert ">bob<" in pages["bob"][1] and ">alice<" not in pages["bob"][1]
+    assert ">alice<" in pages["carol"][1] and ">bob<" in pages["carol"][1]
     assert all("result" in r for r in replies[:3])
     limited = replies[3]["error"]
     assert limited["code"] == -32029 and 0 < limited["data"]["retry_after"] <= 5.0
