@@ -101,6 +101,11 @@ class AuditLog:
         if config.path is not None:
             self._open()
 
+    @property
+    def enabled(self) -> bool:
+        """Whether records are written anywhere (a path is configured)."""
+        return self._config.path is not None
+
     def record(
         self,
         *,
