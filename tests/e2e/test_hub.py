@@ -1,7 +1,8 @@
 """The aggregating gateway as users run it: `python -m gateway serve` on a config, real children, real HTTP.
 
 One gateway docks the test everything-server twice (under different names), the third-party
-`@modelcontextprotocol/server-everything`, and a remote server (a translate process) by URL; the tests list
+`@modelcontextprotocol/server-everything`, and a remote server (a translate process) by URL; another runs
+`make serve`'s own config (data-analysis, eval, everything) with server-everything added. The tests list
 and call through the merged endpoint and through one server alone, with the SDK Client, the Inspector CLI
 and the conformance suite, then exercise policy, audit, metrics, failure and reload.
 """
@@ -121,6 +122,57 @@ async def test_merged_view_lists_and_calls_every_server_through_both_transports(
             assert (
                 _text(await client.call_tool("remote__test_sampling", {"prompt": "far"})) == "LLM response: sampled:far"
             )
+
+
+def _shipped_config(tmp_path: Path) -> str:
+    """config/harbor.yaml as `make serve` runs it, with its files in the test's folder and server-everything added."""
+    text = (ROOT / "config" / "harbor.yaml").read_text()
+    text = text.replace("${HARBOR_ROOT}/.venv/harbor-eval.sqlite3", str(tmp_path / "eval.sqlite3"))
+    text = text.replace("${HARBOR_ROOT}/.venv/harbor-audit.jsonl", str(tmp_path / "audit.jsonl"))
+    reference = f"""
+  reference:
+    command: {NODE_BIN / "node"}
+    args: ["{SERVER_EVERYTHING}", "stdio"]
+"""
+    return text.replace("\ngateway:\n", reference + "\ngateway:\n", 1)
+
+
+async def _use_the_real_servers(client: Client) -> None:
+    tools = {t.name for t in (await client.list_tools()).tools}
+    assert {"data-analysis__load_dataset", "eval__compute_metrics", "everything__echo", "reference__echo"} <= tools
+    loaded = await client.call_tool("data-analysis__load_dataset", {"source": "sales.csv"})
+    assert not loaded.is_error and loaded.structured_content
+    dataset = loaded.structured_content["dataset_id"]
+    fit = await client.call_tool("data-analysis__regress", {"dataset_id": dataset, "y": "revenue", "x": ["units"]})
+    assert not fit.is_error and fit.structured_content and fit.structured_content["n"] > 0
+    scored = await client.call_tool(
+        "eval__compute_metrics",
+        {"predictions": ["the cat sat"], "references": [["the cat sat"]], "metrics": ["exact_match", "bleu"]},
+    )
+    assert scored.structured_content and scored.structured_content["metrics"]["exact_match"]["score"] == 1.0
+    assert _text(await client.call_tool("everything__echo", {"text": "e"})) == "e"
+    assert "42" in _text(await client.call_tool("reference__get-sum", {"a": 40, "b": 2}))
+
+
+@pytest.mark.node
+async def test_the_shipped_config_docks_the_repo_servers_and_both_transports_use_them(
+    hub: type[HubProcess], tmp_path: Path
+) -> None:
+    """`make serve`'s own config (data-analysis, eval, everything) plus server-everything in one gateway."""
+    h = hub(_shipped_config(tmp_path))
+    with anyio.fail_after(120):
+        async with Client(h.url + "/mcp", mode="legacy") as client:
+            await _use_the_real_servers(client)
+        async with Client(sse_client(h.url + "/sse"), mode="legacy") as client:
+            await _use_the_real_servers(client)
+    env = node_env(tmp_path)
+    for path in ("/mcp", "/sse"):
+        argv = ["mcp-inspector", "--cli", h.url + path, "--format", "json", "--method", "tools/call"]
+        argv += ["--tool-name", "data-analysis__load_dataset", "--tool-arg", "source=sales.csv"]
+        called = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env)
+        assert called.returncode == 0, called.stderr[-2000:]
+        result = json.loads(called.stdout[called.stdout.index("{") :])["result"]
+        assert (result["structuredContent"]["rows"], result["structuredContent"]["columns"]) == (730, 6)
 
 
 async def test_one_server_alone_keeps_its_own_names(hub: type[HubProcess], tmp_path: Path) -> None:
