@@ -37,7 +37,7 @@ from gateway.session import ClientSession
 
 log = structlog.get_logger("gateway.aggregate")
 
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # default items per page of a merged list (`gateway.page_size`)
 RATE_LIMITED = -32029
 CAPABILITIES: Message = {
     "tools": {"listChanged": True},
@@ -147,6 +147,7 @@ class Aggregator:
         self.servers = servers
         self.hooks = hooks or Hooks()
         self.merged = merged
+        self.page_size = PAGE_SIZE
         self.sessions: dict[str, MergedSession] = {}
         self.tool_names = NameMap()
         self.prompt_names = NameMap()
@@ -399,10 +400,10 @@ class Aggregator:
                 if out is not None:
                     items.append(out)
         start = _decode_cursor(cursor)
-        page = items[start : start + PAGE_SIZE]
-        result: Message = {key: page}
-        if start + PAGE_SIZE < len(items):
-            result["nextCursor"] = _encode_cursor(start + PAGE_SIZE)
+        end = start + self.page_size
+        result: Message = {key: items[start:end]}
+        if end < len(items):
+            result["nextCursor"] = _encode_cursor(end)
         return result
 
     def _item_out(self, identity: Identity, server: DockedServer, method: str, item: Message) -> Message | None:

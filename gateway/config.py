@@ -223,6 +223,7 @@ class GatewaySettings(_Model):
     audit: AuditConfig = AuditConfig()
     max_message_bytes: int = Field(default=16 * MiB, gt=0)
     keep_alive: float = Field(default=15, gt=0)
+    page_size: int = Field(default=500, ge=1, le=100_000)  # items per page of merged tools/prompts/resources lists
     allow_unauthenticated: bool = False
 
 

@@ -65,6 +65,8 @@ class Hub:
         filters = {config.slugs()[name]: server.tools for name, server in config.mcpServers.items()}
         self.views = ToolPolicy(settings.policies, filters)
         self.limiter = RateLimiter(settings.rate_limits)
+        for aggregator in (self.merged, *(single.aggregator for single in self.single.values())):
+            aggregator.page_size = settings.page_size
         old = getattr(self, "audit", None)
         self.audit = AuditLog(settings.audit)
         if old is not None:
@@ -131,6 +133,7 @@ class Hub:
         self._configs[slug] = server
         self.merged.add_server(docked)
         single = MergedManager(Aggregator({slug: docked}, self._hooks(), merged=False))
+        single.aggregator.page_size = self.config.gateway.page_size
         single.start_reaper()
         self.single[slug] = single
         log.info("server_docked", server=slug, kind=server.kind)

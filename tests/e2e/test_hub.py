@@ -175,6 +175,44 @@ async def test_the_shipped_config_docks_the_repo_servers_and_both_transports_use
         assert (result["structuredContent"]["rows"], result["structuredContent"]["columns"]) == (730, 6)
 
 
+async def _all_pages(client: Streamable, method: str, key: str) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        _, _, replies = await client.post({"jsonrpc": "2.0", "id": len(pages) + 1, "method": method, "params": params})
+        result = replies[0]["result"]
+        pages.append([item["name"] for item in result[key]])
+        cursor = result.get("nextCursor")
+        if not cursor:
+            return pages
+
+
+async def test_merged_lists_paginate_with_opaque_cursors(hub: type[HubProcess]) -> None:
+    h = hub(base_config(gateway="  page_size: 7"))
+    async with aiohttp.ClientSession() as http:
+        merged, alone = Streamable(http, h.url + "/mcp"), Streamable(http, h.url + "/servers/everything/mcp")
+        with anyio.fail_after(30):
+            await merged.initialize()
+            await alone.initialize()
+            tool_pages = await _all_pages(merged, "tools/list", "tools")
+            prompt_pages = await _all_pages(merged, "prompts/list", "prompts")
+            alone_pages = await _all_pages(alone, "tools/list", "tools")
+            _, _, bad = await merged.post(
+                {"jsonrpc": "2.0", "id": 99, "method": "tools/list", "params": {"cursor": "not-ours"}}
+            )
+    tools = [name for page in tool_pages for name in page]
+    assert len(tool_pages) > 2 and all(len(page) <= 7 for page in tool_pages)
+    assert len(tools) == len(set(tools))  # no tool twice across pages
+    alone_tools = {name for page in alone_pages for name in page}
+    assert len(alone_pages) > 1 and "echo" in alone_tools
+    # every tool of both copies, once ("other copy" denies `crash`; over-long names are shortened)
+    expected = {f"everything__{t}" for t in alone_tools} | {f"other-copy__{t}" for t in alone_tools - {"crash"}}
+    assert len(tools) == len(expected)
+    assert {n for n in expected if len(n) <= 64} <= set(tools)
+    assert len([name for page in prompt_pages for name in page]) >= 2
+    assert bad[0]["error"]["code"] == -32602
+
+
 async def test_one_server_alone_keeps_its_own_names(hub: type[HubProcess], tmp_path: Path) -> None:
     h = hub(base_config())
     with anyio.fail_after(30):
