@@ -470,6 +470,15 @@ async def test_a_config_with_errors_names_the_key_and_the_problem(tmp_path: Path
     assert "mcpServers.x" in done.stderr and "comand" in done.stderr
 
 
+def test_a_public_bind_without_auth_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    config = tmp_path / "harbor.yaml"
+    config.write_text(base_config())
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--host", "0.0.0.0", "--port", "0"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2
+    assert "without gateway.auth" in done.stderr and "--allow-unauthenticated" in done.stderr
+
+
 def test_clients_prints_stdio_entries_and_the_gateway_url(tmp_path: Path) -> None:
     config = tmp_path / "harbor.yaml"
     config.write_text(base_config())
