@@ -267,7 +267,7 @@ class Aggregator:
             retry_after = self.hooks.rate_check(session.identity.name, str(public))
             if retry_after is not None:
                 self._done(
-                    session, _Call(server.slug, original, "tools/call", params.get("arguments")), "rate_limited", 0
+                    session, _Call(server.slug, original, "tools/call", params.get("arguments")), "rate_limited", None
                 )
                 raise _RateLimited(retry_after)
         session.calls[message["id"]] = _Call(server.slug, original, message["method"], params.get("arguments"))
@@ -358,7 +358,7 @@ class Aggregator:
         message = self._result_out(sub.server, call, message)
         session.deliver(message, related)  # the reply first; the accounting after it, off the caller's latency
         if call.method == "tools/call":
-            self._done(session, call, _outcome(message), len(orjson.dumps(message)))
+            self._done(session, call, _outcome(message), message)
 
     def _result_out(self, server: DockedServer, call: _Call, message: Message) -> Message:
         result = message.get("result")
@@ -370,7 +370,7 @@ class Aggregator:
             return {**message, "result": {**result, "contents": contents}}
         return message
 
-    def _done(self, session: MergedSession, call: _Call, outcome: str, size: int) -> None:
+    def _done(self, session: MergedSession, call: _Call, outcome: str, response: Message | None) -> None:
         self.hooks.on_call_done(
             {
                 "identity": session.identity.name,
@@ -380,7 +380,7 @@ class Aggregator:
                 "arguments": call.arguments,
                 "duration_ms": (time.perf_counter() - call.started) * 1000,
                 "outcome": outcome,
-                "response_bytes": size,
+                "response": response,  # measured only by whoever needs its size (the audit)
             }
         )
 

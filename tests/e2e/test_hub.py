@@ -353,6 +353,7 @@ async def test_auth_views_rate_limits_and_audit(hub: type[HubProcess], tmp_path:
     assert [line["outcome"] for line in echo] == ["ok", "ok", "ok", "rate_limited"]
     assert echo[0]["arguments"] == {"text": "x", "password": "[redacted]"}
     assert len(echo[0]["arguments_sha256"]) == 64 and echo[0]["server"] == "everything"
+    assert echo[0]["response_bytes"] > 20 and echo[3]["response_bytes"] == 0  # the refused call sent nothing back
     assert TOKENS["ALICE_TOKEN"] not in audit.read_text() and TOKENS["ALICE_TOKEN"] not in h.log()
 
 
