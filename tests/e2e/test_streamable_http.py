@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import anyio
@@ -232,8 +233,14 @@ def _events(text: str) -> list[tuple[str, str]]:
     return out
 
 
-async def _drop_after_first_progress(http: aiohttp.ClientSession, url: str, session_id: str, call_id: int) -> str:
-    """POST a slow progress call, read up to its first progress event, hang up; returns that event's id."""
+async def _sse_session(http: aiohttp.ClientSession, url: str) -> str:
+    client = Streamable(http, url, accept="text/event-stream")
+    await client.initialize()
+    return client.session_id or ""
+
+
+def _post_slow_progress(http: aiohttp.ClientSession, url: str, session_id: str, call_id: int) -> Any:
+    """POST a 4-step progress call (300 ms apart) asking for SSE; use as `async with`."""
     call = {
         "jsonrpc": "2.0",
         "id": call_id,
@@ -241,12 +248,28 @@ async def _drop_after_first_progress(http: aiohttp.ClientSession, url: str, sess
         "params": {"name": "progress", "arguments": {"steps": 4, "delay_ms": 300}, "_meta": {"progressToken": "r"}},
     }
     headers = {"content-type": "application/json", "accept": "text/event-stream", "mcp-session-id": session_id}
-    seen = ""
-    async with http.post(url, data=json.dumps(call), headers=headers) as resp:
-        async for line in resp.content:
-            seen += line.decode()
-            if _events(seen):
-                break  # the first progress event is complete: drop the stream mid-call
+    return http.post(url, data=json.dumps(call), headers=headers)
+
+
+async def _read_until(
+    stream: aiohttp.ClientResponse, done: Callable[[list[tuple[str, str]]], bool], seen: str = ""
+) -> str:
+    """The stream's text up to the first point where its complete events satisfy `done`."""
+    async for raw in stream.content:
+        seen += raw.decode()
+        if done(_events(seen)):
+            break
+    return seen
+
+
+def _has_reply(call_id: int) -> Callable[[list[tuple[str, str]]], bool]:
+    return lambda events: any(f'"id":{call_id}' in data for _, data in events)
+
+
+async def _drop_after_first_progress(http: aiohttp.ClientSession, url: str, session_id: str, call_id: int) -> str:
+    """Read a slow call's stream up to its first progress event, then hang up; returns that event's id."""
+    async with _post_slow_progress(http, url, session_id, call_id) as resp:
+        seen = await _read_until(resp, bool)
     event_id, data = _events(seen)[0]
     assert json.loads(data)["params"]["progress"] == 1
     return event_id
@@ -258,22 +281,16 @@ async def test_a_dropped_post_stream_is_resumed_with_last_event_id(
     """The resumed stream replays exactly what came after the last event seen, on that stream, then goes on live,
     even while the session's own GET stream is open."""
     url = shared_translate.url + "/mcp"
-    client = Streamable(http, url, accept="text/event-stream")
-    await client.initialize()
-    sid = client.session_id or ""
+    sid = await _sse_session(http, url)
     standalone = await http.get(url, headers={"accept": "text/event-stream", "mcp-session-id": sid})
     assert standalone.status == 200
     with anyio.fail_after(15):
         last = await _drop_after_first_progress(http, url, sid, 77)
         await anyio.sleep(0.7)  # step 2 (and maybe 3) happen while nobody listens
         get_headers = {"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": last}
-        seen = ""
         async with http.get(url, headers=get_headers) as resumed:
             assert resumed.status == 200
-            async for raw in resumed.content:
-                seen += raw.decode()
-                if any('"id":77' in data for _, data in _events(seen)):
-                    break
+            seen = await _read_until(resumed, _has_reply(77))
     standalone.close()
     events = _events(seen)
     messages = [json.loads(data) for _, data in events]
@@ -288,17 +305,11 @@ async def test_a_dropped_stream_nobody_resumes_is_delivered_on_the_get_stream(
 ) -> None:
     """A client that does not resume loses nothing: after the resume window the rest goes to its GET stream."""
     url = shared_translate.url + "/mcp"
-    client = Streamable(http, url, accept="text/event-stream")
-    await client.initialize()
-    sid = client.session_id or ""
+    sid = await _sse_session(http, url)
     with anyio.fail_after(25):
         await _drop_after_first_progress(http, url, sid, 78)
-        seen = ""
         async with http.get(url, headers={"accept": "text/event-stream", "mcp-session-id": sid}) as stream:
-            async for raw in stream.content:
-                seen += raw.decode()
-                if any('"id":78' in data for _, data in _events(seen)):
-                    break
+            seen = await _read_until(stream, _has_reply(78))
     messages = [json.loads(data) for _, data in _events(seen)]
     assert [m["params"]["progress"] for m in messages[:-1]] == [2, 3, 4]
     assert messages[-1]["id"] == 78 and text_of(messages[-1]) == "done 4 steps"
@@ -308,27 +319,12 @@ async def test_a_stream_still_connected_cannot_be_resumed_twice(
     shared_translate: Translate, http: aiohttp.ClientSession
 ) -> None:
     url = shared_translate.url + "/mcp"
-    client = Streamable(http, url, accept="text/event-stream")
-    await client.initialize()
-    sid = client.session_id or ""
-    call = {
-        "jsonrpc": "2.0",
-        "id": 79,
-        "method": "tools/call",
-        "params": {"name": "progress", "arguments": {"steps": 3, "delay_ms": 300}, "_meta": {"progressToken": "q"}},
-    }
-    headers = {"content-type": "application/json", "accept": "text/event-stream", "mcp-session-id": sid}
+    sid = await _sse_session(http, url)
     with anyio.fail_after(15):
-        async with http.post(url, data=json.dumps(call), headers=headers) as resp:
-            seen = ""
-            async for line in resp.content:
-                seen += line.decode()
-                if _events(seen):
-                    break
-            event_id = _events(seen)[0][0]
-            get_headers = {"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": event_id}
+        async with _post_slow_progress(http, url, sid, 79) as resp:
+            seen = await _read_until(resp, bool)
+            get_headers = {"accept": "text/event-stream", "mcp-session-id": sid, "last-event-id": _events(seen)[0][0]}
             async with http.get(url, headers=get_headers) as second:
                 assert second.status == 409
-            async for line in resp.content:  # the original stream is unaffected
-                seen += line.decode()
-    assert "done 3 steps" in seen
+            seen = await _read_until(resp, _has_reply(79), seen)  # the original stream is unaffected
+    assert "done 4 steps" in seen
