@@ -23,7 +23,7 @@ from gateway.session import ClientSession
 from gateway.transports._outbox import SSEOutbox
 
 RESUME_WINDOW = 10.0  # seconds a dropped stream waits for its client (the SDK retries twice, 2 s apart)
-MAX_EVENTS = 10_000  # events kept per stream; past that it is no longer resumable
+MAX_EVENTS = 10_000  # events kept per stream; past that the stream is no longer resumable and keeps no more
 RETRY_MS = 2000  # SSE `retry:` advertised to clients that reconnect
 
 _keys = itertools.count(1)
@@ -45,10 +45,13 @@ class ResumableStream:
     def done(self) -> bool:
         return not self.waiting
 
-    def record(self, message: Message) -> None:
-        """A reply that came before the stream started (a batch answered partly) leads the stream."""
+    def record(self, message: Message) -> str:
+        """Keep a message for replay (within MAX_EVENTS) and return its encoding; a reply that came before
+        the stream started (a batch answered partly) is recorded first and leads the stream."""
         self._mark(message)
-        self.sent.append(jsonrpc.encode(message).decode())
+        data = jsonrpc.encode(message).decode()
+        self.sent.append(data if len(self.sent) < MAX_EVENTS else "")  # past the cap: a placeholder
+        return data
 
     async def events(self, after: int | None) -> AsyncIterator[ServerSentEvent]:
         """The stream from the start (None: priming event first) or after event `after`, then live."""
@@ -60,14 +63,13 @@ class ResumableStream:
                 yield ServerSentEvent(data="", id=f"{self.key}-0", retry=RETRY_MS)  # resumable from here
                 after = 0
             for n in range(after + 1, len(self.sent) + 1):
-                yield self._event(n)
+                yield self._event(self.sent[n - 1], n)
             while not self.done:
                 message = await self.outbox.next_message()
                 if message is None:  # the reader fell too far behind
                     return
-                self._mark(message)
-                self.sent.append(jsonrpc.encode(message).decode())
-                yield self._event(len(self.sent))
+                data = self.record(message)
+                yield self._event(data, len(self.sent))
         finally:
             self.attached = False
 
@@ -96,12 +98,13 @@ class ResumableStream:
         if "method" not in message and message.get("id") in self.waiting:
             self.waiting.discard(message["id"])
 
-    def _event(self, n: int) -> ServerSentEvent:
-        return ServerSentEvent(self.sent[n - 1], event="message", id=f"{self.key}-{n}")
+    def _event(self, data: str, n: int) -> ServerSentEvent:
+        return ServerSentEvent(data, event="message", id=f"{self.key}-{n}")
 
 
 def find(session: ClientSession, last_event_id: str) -> tuple[ResumableStream, int] | None:
-    """The parked stream a `Last-Event-ID` names and the event number to resume after, if any."""
+    """The stream (parked, or still connected) a `Last-Event-ID` names and the event number after which to
+    resume, if any."""
     key, _, n = last_event_id.partition("-")
     stream: Any = session.resumable.get(key)
     if not isinstance(stream, ResumableStream) or not n.isdigit() or int(n) > len(stream.sent):
