@@ -198,8 +198,9 @@ def _status(hub: Hub):  # type: ignore[no-untyped-def]
 
     async def status(request: Request) -> HTMLResponse:
         identity = identity_of(request.scope)
-        sees_all = identity is None or identity.anonymous or ADMIN_SCOPE in identity.scopes
-        return HTMLResponse(render_status(hub.snapshot(), only=None if sees_all else identity.name))
+        if identity is None or identity.anonymous or ADMIN_SCOPE in identity.scopes:
+            return HTMLResponse(render_status(hub.snapshot()))
+        return HTMLResponse(render_status(hub.snapshot_for(identity), viewer=identity.name))
 
     return status
 

@@ -29,7 +29,7 @@ from gateway.docked import DockedServer, PerSession
 from gateway.merged import MergedManager
 from gateway.metrics import Metrics
 from gateway.policy.audit import AuditLog
-from gateway.policy.auth import Authenticator
+from gateway.policy.auth import Authenticator, Identity
 from gateway.policy.ratelimit import RateLimiter
 from gateway.policy.views import ToolPolicy
 from gateway.sessions import shared_init_params, supervised_router
@@ -93,10 +93,12 @@ class Hub:
         self.metrics.call_done(record)
         self.calls.append({**{k: v for k, v in record.items() if k != "arguments"}, "time": stamp})
         if record["outcome"] not in ("ok", "tool_error"):
-            self._error(f"{record['server']}/{record['tool']}", record["outcome"])
+            self._error(f"{record['server']}/{record['tool']}", record["outcome"], record["identity"])
 
-    def _error(self, where: str, error: str) -> None:
-        self.errors.append({"time": time.strftime("%H:%M:%S", time.gmtime()), "where": where, "error": error})
+    def _error(self, where: str, error: str, identity: str | None = None) -> None:
+        """`identity`: whose call failed (None for a server's or the config's own errors)."""
+        stamp = time.strftime("%H:%M:%S", time.gmtime())
+        self.errors.append({"time": stamp, "where": where, "error": error, "identity": identity})
 
     # --- servers ------------------------------------------------------------------------------------------
 
@@ -237,6 +239,20 @@ class Hub:
             "calls": list(self.calls),
             "errors": list(self.errors),
         }
+
+    def snapshot_for(self, identity: Identity) -> dict[str, Any]:
+        """The part of the snapshot one identity may see: the servers its policy shows it, their own errors,
+        and its own calls and failed calls. Others' calls and the config's errors are for `harbor:admin`."""
+        snap = self.snapshot()
+        snap["servers"] = [s for s in snap["servers"] if self.views.allows_server(identity, s["name"])]
+        shown = {s["name"] for s in snap["servers"]}
+        snap["calls"] = [c for c in snap["calls"] if c["identity"] == identity.name]
+        snap["errors"] = [
+            e
+            for e in snap["errors"]
+            if e["identity"] == identity.name or (e["identity"] is None and e["where"] in shown)
+        ]
+        return snap
 
     @staticmethod
     def _routers(docked: DockedServer) -> list[Any]:

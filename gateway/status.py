@@ -2,7 +2,8 @@
 
 Rendered from the same snapshot that feeds `/readyz` and `/metrics`; every value is HTML-escaped (tool
 names and error messages come from upstreams). The page reloads itself every few seconds. With auth on,
-an identity sees its own recent calls only, unless it holds the `ADMIN_SCOPE` scope.
+an identity sees the servers its policy shows it and its own calls only (`Hub.snapshot_for`), unless it
+holds the `ADMIN_SCOPE` scope.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from html import escape
 from typing import Any
 
 REFRESH_SECONDS = 3
-ADMIN_SCOPE = "harbor:admin"  # sees every identity's calls on the status page
+ADMIN_SCOPE = "harbor:admin"  # sees every server, call and error on the status page
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1d232a}
@@ -24,10 +25,9 @@ th{background:#f5f6f8;font-weight:600} .muted{color:#6b7480}
 """
 
 
-def render(snapshot: dict[str, Any], only: str | None = None) -> str:
-    """The page; `only` = show just that identity's calls (None: everyone's)."""
-    servers = snapshot["servers"]
-    calls = [c for c in snapshot["calls"] if only is None or c["identity"] == only]
+def render(snapshot: dict[str, Any], viewer: str | None = None) -> str:
+    """The page for a snapshot; `viewer` names the identity it was filtered for (None: the full view)."""
+    servers, calls = snapshot["servers"], snapshot["calls"]
     ready = sum(1 for s in servers if s["state"] == "ready")
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -53,7 +53,7 @@ def render(snapshot: dict[str, Any], only: str | None = None) -> str:
                 for s in servers
             ],
         ),
-        "<h2>Recent calls</h2>" if only is None else f"<h2>Your recent calls ({escape(only)})</h2>",
+        "<h2>Recent calls</h2>" if viewer is None else f"<h2>Your recent calls ({escape(viewer)})</h2>",
         _table(
             "calls",
             ["time", "identity", "server", "tool", "ms", "outcome"],

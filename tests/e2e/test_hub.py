@@ -340,11 +340,16 @@ async def test_auth_views_rate_limits_and_audit(hub: type[HubProcess], tmp_path:
                 headers = {"authorization": f"Bearer {TOKENS[who.upper() + '_TOKEN']}"} if who else {}
                 async with http.get(h.url + "/", headers=headers) as page:
                     pages[who] = (page.status, await page.text())
-    # the status page shows an identity its own calls; the harbor:admin scope sees everyone's; no token, no page
+    # the status page shows an identity its own calls and errors and the servers its policy shows it; the
+    # harbor:admin scope sees everything; no token, no page
     assert pages[None][0] == 401
     assert ">alice<" in pages["alice"][1] and ">bob<" not in pages["alice"][1]
     assert ">bob<" in pages["bob"][1] and ">alice<" not in pages["bob"][1]
     assert ">alice<" in pages["carol"][1] and ">bob<" in pages["carol"][1]
+    assert ">other-copy<" in pages["alice"][1] and ">other-copy<" not in pages["bob"][1]
+    assert ">everything<" in pages["bob"][1] and ">other-copy<" in pages["carol"][1]
+    assert "rate_limited" in pages["alice"][1] and "rate_limited" in pages["carol"][1]  # alice's 4th call
+    assert "rate_limited" not in pages["bob"][1]
     assert all("result" in r for r in replies[:3])
     limited = replies[3]["error"]
     assert limited["code"] == -32029 and 0 < limited["data"]["retry_after"] <= 5.0
