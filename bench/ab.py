@@ -27,22 +27,26 @@ def main() -> None:
     plan = {(t.name, t.transport): t for t in run.targets(port) if not isinstance(t, str)}
     keys = [(name, transport) for transport in ("streamable", "sse") for name in PAIRS[0]]
     rates: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+    p50s: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
     for _ in range(args.rounds):
         for key in keys:
             row = run.run_target(plan[key], port, args.sessions, args.calls)
             rates[key].append(float(row["calls_per_s"]))  # type: ignore[arg-type]
+            p50s[key].append(float(row["p50_ms"]))  # type: ignore[arg-type]
     lines = []
     for (name, transport), values in rates.items():
         lines.append(
-            f"{name} {transport}: calls/s {[round(v) for v in values]}, median {statistics.median(values):,.0f}"
+            f"{name} {transport}: calls/s {[round(v) for v in values]}, median {statistics.median(values):,.0f}; "
+            f"p50 ms {[round(v, 2) for v in p50s[(name, transport)]]}"
         )
     for transport in ("streamable", "sse"):
-        base, gate = (rates[(name, transport)] for name in PAIRS[0])
-        ratios = [g / b for g, b in zip(gate, base, strict=True)]
-        lines.append(
-            f"gateway / translate ({transport}): per round {[round(r, 2) for r in ratios]}, "
-            f"median {statistics.median(ratios):.2f}x"
-        )
+        for label, series, unit in (("throughput", rates, "x"), ("p50 latency", p50s, "x")):
+            base, gate = (series[(name, transport)] for name in PAIRS[0])
+            ratios = [g / b for g, b in zip(gate, base, strict=True)]
+            lines.append(
+                f"gateway / translate {label} ({transport}): per round {[round(r, 2) for r in ratios]}, "
+                f"median {statistics.median(ratios):.2f}{unit}"
+            )
     sys.stdout.write("\n".join(lines) + "\n")
 
 
