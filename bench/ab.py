@@ -40,12 +40,12 @@ def main() -> None:
             f"p50 ms {[round(v, 2) for v in p50s[(name, transport)]]}"
         )
     for transport in ("streamable", "sse"):
-        for label, series, unit in (("throughput", rates, "x"), ("p50 latency", p50s, "x")):
+        for label, series in (("throughput", rates), ("p50 latency", p50s)):
             base, gate = (series[(name, transport)] for name in PAIRS[0])
             ratios = [g / b for g, b in zip(gate, base, strict=True)]
             lines.append(
                 f"gateway / translate {label} ({transport}): per round {[round(r, 2) for r in ratios]}, "
-                f"median {statistics.median(ratios):.2f}{unit}"
+                f"median {statistics.median(ratios):.2f}x"
             )
     sys.stdout.write("\n".join(lines) + "\n")
 
