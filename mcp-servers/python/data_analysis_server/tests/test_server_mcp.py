@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pandas as pd
 import pytest
 from mcp import Client
 
 from conftest import call, call_error
 from data_analysis_server import server
+from data_analysis_server.service import AnalysisService
 
 pytestmark = pytest.mark.anyio
 
@@ -92,7 +99,36 @@ async def test_progress_is_reported_when_requested(client: Client) -> None:
 
     result = await client.call_tool("profile", {"dataset_id": ds}, progress_callback=on_progress)
     assert not result.is_error
-    assert [p for p, _, _ in seen] == [0, 1] and seen[-1][2] == "profiling done"
+    assert seen[0] == (0, None, "profiling…")
+    progress, total, message = seen[-1]
+    assert message == "profiling done" and total == progress  # the end: progress reaches its total
+    assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen)
+
+
+async def test_a_long_call_reports_progress_while_it_runs(
+    client: Client, mcp_service: AnalysisService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Heartbeats while the work runs, so a progress-extended timeout (SDK, gateway) keeps waiting."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(400_000, 6)), columns=list("abcdef")).to_csv(tmp_path / "big.csv", index=False)
+    monkeypatch.setattr(mcp_service, "settings", replace(mcp_service.settings, progress_interval_s=0.005))
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    result = await client.call_tool("load_dataset", {"source": "big.csv"}, progress_callback=on_progress)
+    assert not result.is_error
+    beats = [(p, m) for p, t, m in seen[1:-1] if t is None]
+    assert beats and all(m is not None and m.startswith("loading… ") for _, m in beats)
+    assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen) and seen[-1][1] == seen[-1][0]
+
+
+async def test_a_failing_call_with_progress_is_still_a_clear_tool_error(client: Client) -> None:
+    result = await client.call_tool(
+        "profile", {"dataset_id": "ds_missing"}, progress_callback=lambda *_: anyio.sleep(0)
+    )
+    assert result.is_error and "ds_missing" in result.content[0].text  # type: ignore[union-attr]
 
 
 async def test_text_summary_is_short_and_structured_content_is_complete(client: Client) -> None:

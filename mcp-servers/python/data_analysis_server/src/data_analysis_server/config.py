@@ -58,6 +58,7 @@ class Settings:
     max_chars: int = field(default_factory=lambda: _env_int("DATA_ANALYSIS_MAX_CHARS", 40_000))
     sql_timeout_s: float = field(default_factory=lambda: _env_float("DATA_ANALYSIS_SQL_TIMEOUT", 30.0))
     sql_memory_limit: str = field(default_factory=lambda: os.environ.get("DATA_ANALYSIS_SQL_MEMORY", "2GB"))
+    progress_interval_s: float = field(default_factory=lambda: _env_float("DATA_ANALYSIS_PROGRESS_INTERVAL", 5.0))
 
 
 def load_settings() -> Settings:

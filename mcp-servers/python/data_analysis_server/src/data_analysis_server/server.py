@@ -14,8 +14,9 @@ import base64
 import functools
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar, cast
 
 import anyio
 import numpy as np
@@ -91,13 +92,41 @@ def _tool(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 
 async def _run(ctx: Context | None, work: Callable[[], T], label: str) -> T:
-    """Run blocking work on a thread, bracketing it with progress notifications (no-ops without a token)."""
-    if ctx is not None:
-        await ctx.report_progress(0, 1, f"{label}…")
-    result = await anyio.to_thread.run_sync(work)
-    if ctx is not None:
-        await ctx.report_progress(1, 1, f"{label} done")
-    return result
+    """Run blocking work on a worker thread, so the session keeps answering.
+
+    A caller that asked for progress gets it at the start, every `progress_interval_s` while the work runs,
+    and at the end (the SDK makes these no-ops for a caller that did not ask); the value is elapsed seconds,
+    and the end carries total = progress. Clients and gateways that extend a request's timeout on progress
+    therefore wait out a long load or fit.
+    """
+    if ctx is None:
+        return await anyio.to_thread.run_sync(work)
+    started = time.monotonic()
+    finished = anyio.Event()
+    outcome: dict[str, Any] = {}
+
+    async def call() -> None:
+        try:
+            outcome["value"] = await anyio.to_thread.run_sync(work)
+        except Exception as exc:  # re-raised below, outside the task group (which would wrap it)
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    await ctx.report_progress(0, None, f"{label}…")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        while not finished.is_set():
+            with anyio.move_on_after(service.settings.progress_interval_s):
+                await finished.wait()
+            if not finished.is_set():
+                elapsed = time.monotonic() - started
+                await ctx.report_progress(elapsed, None, f"{label}… {elapsed:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    elapsed = time.monotonic() - started
+    await ctx.report_progress(elapsed, elapsed, f"{label} done")
+    return cast(T, outcome["value"])
 
 
 def _result(summary: str, data: dict[str, Any]) -> CallToolResult:
