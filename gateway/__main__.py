@@ -80,16 +80,21 @@ def serve(config: Any, args: argparse.Namespace) -> None:
     logs.configure(args.log_level, json=args.log_format == "json")
     import structlog
 
-    from gateway.app import build_hub_app
+    from gateway.app import PortUnavailable, build_hub_app, listen
     from gateway.app import serve as serve_app
     from gateway.hub import Hub
 
+    try:
+        sock = listen(settings.host, settings.port)
+    except PortUnavailable as exc:
+        sys.stderr.write(f"harbor-gateway: {exc}\n")
+        sys.exit(2)
     hub = Hub(config, args.config.resolve())
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"http://{settings.host}:{sock.getsockname()[1]}"  # the real port, also for --port 0
     structlog.get_logger("gateway").info(
         "serving", merged=f"{base}/mcp", sse=f"{base}/sse", status=f"{base}/", servers=sorted(config.slugs().values())
     )
-    serve_app(build_hub_app(hub), settings.host, settings.port)
+    serve_app(build_hub_app(hub), sock)
 
 
 def client_config(config: Any, only: str | None, fmt: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -93,20 +95,44 @@ def _cors(origins: tuple[str, ...] | list[str]) -> Middleware:
     )
 
 
-def serve(app: Starlette, host: str, port: int) -> None:
-    """Run an app under uvicorn (imported here, so importing the gateway never loads it)."""
+class PortUnavailable(Exception):
+    """The address to listen on cannot be bound; the message says what to do."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything starts (children, lifespan, the `serving` log line), so a
+    taken port fails at once with a clear message instead of after every server was started and stopped."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise PortUnavailable(
+            f"cannot listen on {host}:{port}: {reason}; stop whatever uses it or pass --port with a free port"
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
+def serve(app: Starlette, sock: socket.socket) -> None:
+    """Run an app under uvicorn on a socket from `listen` (uvicorn is imported here, so importing the gateway
+    never loads it). Exits 3 when the app could not start, as `uvicorn.run` does."""
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
     )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)
 
 
 async def _healthz(_: Request) -> JSONResponse:

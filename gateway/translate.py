@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.addresses import is_loopback
-from gateway.app import HTTPOptions, build_app, serve
+from gateway.app import HTTPOptions, PortUnavailable, build_app, listen, serve
 from gateway.sessions import SessionManager, StdioServer
 
 
@@ -154,8 +154,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     logs.configure(args.log_level, json=args.log_format == "json")
     import structlog
 
+    try:
+        sock = listen(args.host, args.port)
+    except PortUnavailable as exc:
+        sys.stderr.write(f"gateway-translate: {exc}\n")
+        sys.exit(2)
     app = build_app(SessionManager(server), options)
-    base = f"http://{args.host}:{args.port}"
+    base = f"http://{args.host}:{sock.getsockname()[1]}"  # the real port, also for --port 0
     endpoints = []
     if options.expose_streamable_http:
         endpoints.append(f"{base}{options.streamable_path}")
@@ -164,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     structlog.get_logger("gateway.translate").info(
         "serving", server=server.name, mode=server.session_mode, endpoints=endpoints
     )
-    serve(app, args.host, args.port)
+    serve(app, sock)
     sys.exit(0)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -12,7 +15,7 @@ import aiohttp
 import anyio
 import pytest
 
-from tests.conftest import Translate
+from tests.conftest import EVERYTHING_CMD, ROOT, Translate
 from tests.e2e.rawclient import LegacySSE, Streamable, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -261,3 +264,14 @@ async def test_a_stalled_sse_reader_is_cut_off_and_everyone_else_is_served(
     await stalled.close()
     async with http.get(t.url + "/readyz") as resp:
         assert (await resp.json())["sessions"] == 1  # the stalled session was ended, the worker's remains
+
+
+def test_a_taken_port_fails_at_once_before_the_child_starts() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "gateway.translate", "--stdio", EVERYTHING_CMD, "--port", str(port)]
+        started = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2 and time.monotonic() - started < 10
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "child_ready" not in done.stderr and "serving" not in done.stderr  # the child was never spawned

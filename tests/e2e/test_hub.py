@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -483,6 +484,18 @@ def test_a_public_bind_without_auth_is_refused_unless_asked_for(tmp_path: Path) 
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert done.returncode == 2
     assert "without gateway.auth" in done.stderr and "--allow-unauthenticated" in done.stderr
+
+
+def test_a_taken_port_fails_at_once_before_any_server_starts(tmp_path: Path) -> None:
+    config = tmp_path / "harbor.yaml"
+    config.write_text(base_config())
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "server_docked" not in done.stderr and "serving" not in done.stderr  # nothing was started
 
 
 def test_clients_prints_stdio_entries_and_the_gateway_url(tmp_path: Path) -> None:
