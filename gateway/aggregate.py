@@ -154,10 +154,12 @@ class Aggregator:
         self._ids = itertools.count(1)
         for server in servers.values():
             server.listeners.append(self._server_event)
+        self._index()
 
     def add_server(self, server: DockedServer) -> None:
         self.servers[server.slug] = server
         server.listeners.append(self._server_event)
+        self._index()
         self._announce_all()
 
     def remove_server(self, slug: str) -> None:
@@ -166,6 +168,7 @@ class Aggregator:
             return
         if self._server_event in server.listeners:
             server.listeners.remove(self._server_event)
+        self._index()
         self.tool_names.remove_server(server.prefix)
         self.prompt_names.remove_server(server.prefix)
         for session in self.sessions.values():
@@ -179,9 +182,10 @@ class Aggregator:
             for session in list(self.sessions.values()):
                 session.deliver(jsonrpc.notification(method, {}))
 
-    @property
-    def request_timeout(self) -> float:
-        return max((s.router.request_timeout for s in self.servers.values()), default=300.0)
+    def _index(self) -> None:
+        """What every call looks up, kept per server set rather than scanned per call (a gateway may dock many)."""
+        self._prefixes = {s.prefix: s for s in self.servers.values()}
+        self.request_timeout = max((s.router.request_timeout for s in self.servers.values()), default=300.0)
 
     # --- lifecycle of merged sessions ------------------------------------------------------------------
 
@@ -468,7 +472,7 @@ class Aggregator:
         return public_uri(server.prefix, uri) if self.merged else uri
 
     def _by_prefix(self, prefix: str) -> DockedServer | None:
-        return next((s for s in self.servers.values() if s.prefix == prefix), None)
+        return self._prefixes.get(prefix)
 
     # --- change announcements -----------------------------------------------------------------------------
 

@@ -82,16 +82,17 @@ class Hub:
         )
 
     def _call_done(self, record: dict[str, Any]) -> None:
+        """Audit, metrics and the recent-calls buffer for one finished call; `record` is ours to keep."""
         response = record.pop("response")
         # Without an audit file, skip building the audit entry: its argument digest and the response's size
         # (a re-encoding of the reply) cost ~25 µs a call, far more for a large reply.
         if self.audit.enabled:
             size = len(orjson.dumps(response)) if response is not None else 0
-            stamp = self.audit.record(**record, response_bytes=size)["time"][11:19]
-        else:
-            stamp = time.strftime("%H:%M:%S", time.gmtime())
+            self.audit.record(**record, response_bytes=size)
         self.metrics.call_done(record)
-        self.calls.append({**{k: v for k, v in record.items() if k != "arguments"}, "time": stamp})
+        del record["arguments"]  # the status page never shows arguments
+        record["at"] = time.time()  # formatted when a page asks (`snapshot`), not on every call
+        self.calls.append(record)
         if record["outcome"] not in ("ok", "tool_error"):
             self._error(f"{record['server']}/{record['tool']}", record["outcome"], record["identity"])
 
@@ -236,7 +237,7 @@ class Hub:
             "version": __version__,
             "servers": servers,
             "sessions": sessions,
-            "calls": list(self.calls),
+            "calls": [{**c, "time": time.strftime("%H:%M:%S", time.gmtime(c["at"]))} for c in self.calls],
             "errors": list(self.errors),
         }
 
