@@ -451,7 +451,7 @@ def main() -> None:
             f"- gateway merged vs bare translate ({transport}): best rounds: throughput "
             f"{float(m['calls_per_s']) / float(b['calls_per_s']):.2f}×, p50 latency "  # type: ignore[arg-type]
             f"{float(m['p50_ms']) / float(b['p50_ms']):.2f}×; "  # type: ignore[arg-type]
-            f"median of the {len(rounds)} per-round ratios (same round, back to back): throughput "
+            f"median of the {len(rounds)} per-round ratios (both run in every round): throughput "
             f"{statistics.median(r[0] for r in rounds):.2f}×, p50 latency {statistics.median(r[1] for r in rounds):.2f}×"
         )
     md += [f"- skipped: {s}" for s in skipped]
