@@ -9,6 +9,7 @@ and the conformance suite, then exercise policy, audit, metrics, failure and rel
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -146,6 +147,11 @@ async def _use_the_real_servers(client: Client) -> None:
     dataset = loaded.structured_content["dataset_id"]
     fit = await client.call_tool("data-analysis__regress", {"dataset_id": dataset, "y": "revenue", "x": ["units"]})
     assert not fit.is_error and fit.structured_content and fit.structured_content["n"] > 0
+    plotted = await client.call_tool(
+        "data-analysis__plot", {"dataset_id": dataset, "kind": "scatter", "x": "units", "y": "revenue", "hue": "region"}
+    )
+    image = next(block for block in plotted.content if isinstance(block, types.ImageContent))
+    assert image.mime_type == "image/png" and base64.b64decode(image.data)[:8] == b"\x89PNG\r\n\x1a\n"
     scored = await client.call_tool(
         "eval__compute_metrics",
         {"predictions": ["the cat sat"], "references": [["the cat sat"]], "metrics": ["exact_match", "bleu"]},
