@@ -7,7 +7,8 @@ RSS is sampled every few seconds; growth after the warm-up is what would reveal 
 client has ended its sessions the server must count none open. Exit status 1 when any reply is wrong, any
 call fails, a session is left open, or RSS grows by more than `--max-growth-mb` after the warm-up.
 
-Usage: .venv/bin/python bench/soak.py [--seconds 120] [--workers 8] [--calls 20] [--target translate|gateway|both]
+Usage: .venv/bin/python bench/soak.py [--seconds 120] [--workers 8] [--calls 20]
+       [--target translate|gateway|translate-per-session|both]
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ async def _worker(base: str, index: int, calls: int, deadline: float, tool: str,
                 tally.errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
 
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 async def _sample(pid: int, deadline: float, samples: list[tuple[float, float]], started: float) -> None:
     while time.monotonic() < deadline:
         samples.append((round(time.monotonic() - started, 1), run.rss_mb(pid)))
@@ -104,8 +109,10 @@ def _sessions_left(url: str, wait_s: float = 10.0) -> int:
 
 def soak(target: str, args: argparse.Namespace) -> dict[str, object]:
     port = run.free_port()
-    if target == "translate":
+    if target.startswith("translate"):
         argv = [run.PY, "-m", "gateway.translate", "--stdio", run.CHILD, "--port", str(port), "--log-level", "warning"]
+        if target == "translate-per-session":  # a child per session: spawning and reaping under churn
+            argv += ["--session-mode", "per-session"]
         ready, tool = "/readyz", "echo"
     else:
         config = run.hub_config(1)
@@ -126,8 +133,10 @@ def soak(target: str, args: argparse.Namespace) -> dict[str, object]:
     base = f"http://127.0.0.1:{port}"
     try:
         run.wait_http(base + ready)
+        fds_before = _fds(proc.pid)
         tally, samples = asyncio.run(_soak(base, proc.pid, args, tool))
         left = _sessions_left(base + ready)
+        fds_after = _fds(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -148,6 +157,7 @@ def soak(target: str, args: argparse.Namespace) -> dict[str, object]:
         "rss_mb_peak": max(rss for _, rss in samples),
         "rss_growth_mb": round(growth, 1),
         "sessions_left": left,
+        "fds": [fds_before, fds_after],
         "rss_samples": samples,
         "ok": tally.wrong == 0 and not tally.errors and growth <= args.max_growth_mb and left == 0,
     }
@@ -158,7 +168,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--calls", type=int, default=20, help="calls per session before it is ended")
-    parser.add_argument("--target", choices=["translate", "gateway", "both"], default="both")
+    parser.add_argument("--target", choices=["translate", "gateway", "translate-per-session", "both"], default="both")
     parser.add_argument("--max-growth-mb", type=float, default=10.0)
     args = parser.parse_args()
     targets = ["translate", "gateway"] if args.target == "both" else [args.target]
@@ -168,14 +178,14 @@ def main() -> None:
         f"{args.seconds:g} s per target (sessions alternate Streamable HTTP and legacy SSE)",
         "",
         "| target | sessions | calls | calls/s | wrong | errors | sessions left open | RSS after warm-up → end (peak) MB "
-        "| growth MB | ok |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| growth MB | open fds before → after | ok |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['sessions']:,} | {r['calls']:,} | {r['calls_per_s']:,} | {r['wrong']} | "
             f"{r['errors']} | {r['sessions_left']} | {r['rss_mb_after_warm_up']:.1f} → {r['rss_mb_end']:.1f} ({r['rss_mb_peak']:.1f}) | "
-            f"{r['rss_growth_mb']:+.1f} | {'yes' if r['ok'] else 'NO'} |"
+            f"{r['rss_growth_mb']:+.1f} | {r['fds'][0]} → {r['fds'][1]} | {'yes' if r['ok'] else 'NO'} |"  # type: ignore[index]
         )
     for r in results:
         for error in r["first_errors"]:  # type: ignore[attr-defined]
