@@ -174,7 +174,7 @@ def main() -> None:
     targets = ["translate", "gateway"] if args.target == "both" else [args.target]
     results = [soak(target, args) for target in targets]
     lines = [
-        f"Soak {time.strftime('%Y-%m-%d %H:%M:%S')}: {args.workers} workers, {args.calls} calls per session, "
+        f"Soak finished {time.strftime('%Y-%m-%d %H:%M:%S')}: {args.workers} workers, {args.calls} calls per session, "
         f"{args.seconds:g} s per target (sessions alternate Streamable HTTP and legacy SSE)",
         "",
         "| target | sessions | calls | calls/s | wrong | errors | sessions left open | RSS after warm-up → end (peak) MB "
