@@ -135,7 +135,7 @@ def soak(target: str, args: argparse.Namespace) -> dict[str, object]:
         run.wait_http(base + ready)
         fds_before = _fds(proc.pid)
         tally, samples = asyncio.run(_soak(base, proc.pid, args, tool))
-        left = _sessions_left(base + ready)
+        left = _sessions_left(base + "/readyz")
         fds_after = _fds(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
