@@ -67,17 +67,27 @@ def test_intercept_removal_and_backticks() -> None:
     "text",
     [
         "y ~ __import__('os').system('id')",
-        "y ~ I(x1**2)",
         "y ~ np.log(x1)",
         "y ~ x1 + eval(x2)",
-        "log(y) ~ x1",
         "y ~ x1 ~ x2",
-        "y ~ x1 - x2",
-        "y ~ C(g):x1",
+        "y ~ I(__import__('os').getcwd())",
+        "y ~ x1.__class__",
+        "y ~ (lambda: 1)()",
+        "y ~ I(x1[0])",
+        "y ~ C(g, Treatment('a'))",
+        "y ~ poly(x1, 100)",
+        "y ~ poly(x1, k)",
+        "y ~ x1**2",
+        "y ~ x1 | x2",
+        "y + x1 ~ x2",
+        "y ~ .",
+        "y ~ x1 + 2",
+        "~ x1",
+        "C(g) ~ x1",
     ],
 )
 def test_constructs_outside_the_allow_list_are_refused(text: str) -> None:
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises((InvalidArgumentError, ColumnError)):
         regress_formula(FRAME, text)
 
 

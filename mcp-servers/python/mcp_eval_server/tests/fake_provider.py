@@ -2,12 +2,14 @@
 
 Used by the judge tests, the end-to-end tests and the benchmark. Each request pops the next scripted `Reply`
 (or asks `responder` when the script is empty), so tests choose statuses, headers, latency and bodies exactly.
-Requests are recorded (path, headers, JSON body) so tests can assert what the judge sent.
+Requests are recorded (path, headers, JSON body) so tests can assert what the judge sent. `SilentProvider` accepts
+connections and never answers: the fixture for the judge-call deadline.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -112,3 +114,46 @@ class FakeProvider:
 def last_user_text(request: dict[str, Any]) -> str:
     """The final user message of an OpenAI- or Anthropic-shaped request body."""
     return request["body"]["messages"][-1]["content"]
+
+
+class SilentProvider:
+    """A real TCP server on 127.0.0.1 that accepts every connection and never answers (nor closes it).
+
+    The hanging-provider case: the judge's connection succeeds, its request is sent, and no byte ever comes back.
+    `connections` counts accepted connections, so tests can see how many attempts were made.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(conn)  # kept open and never read: the client waits for an answer that never comes
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> SilentProvider:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._open:
+            conn.close()
+        self._sock.close()

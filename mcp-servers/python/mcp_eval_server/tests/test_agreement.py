@@ -1,10 +1,16 @@
-"""κ, weighted κ, Spearman and the paired tests against values computed by hand (derivations in comments)."""
+"""κ, weighted κ, Spearman and the paired tests against values computed by hand (derivations in comments) and
+against sklearn/scipy called directly."""
 
 from __future__ import annotations
 
-import pytest
+import random
 
-from mcp_eval_server.agreement import cohen_kappa, paired_bootstrap, pearson, rank, sign_flip_permutation, spearman
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score as sklearn_kappa
+
+from mcp_eval_server.agreement import cohen_kappa, paired_bootstrap, pearson, sign_flip_permutation, spearman
 from mcp_eval_server.errors import InvalidInputError
 
 HUMAN = [1, 1, 2, 2, 3, 3]
@@ -33,8 +39,10 @@ def test_kappa_of_perfect_and_chance_level_agreement() -> None:
     assert cohen_kappa([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
 
 
-def test_ranks_average_ties() -> None:
-    assert rank([1, 2, 2, 2, 3, 1]) == [1.5, 4.0, 4.0, 4.0, 6.0, 1.5]
+def test_spearman_averages_tied_ranks() -> None:
+    # ranks J = (1.5, 4, 4, 4, 6, 1.5): Pearson of these with (1, ..., 6) is Spearman of J with an untied ramp
+    ranks_j = [1.5, 4.0, 4.0, 4.0, 6.0, 1.5]
+    assert spearman([1, 2, 3, 4, 5, 6], JUDGE) == pytest.approx(pearson([1, 2, 3, 4, 5, 6], ranks_j))
 
 
 def test_spearman_with_ties() -> None:
@@ -67,3 +75,42 @@ def test_paired_tests_separate_a_real_shift_from_noise() -> None:
 def test_resampling_is_reproducible_with_a_seed() -> None:
     diffs = [0.1, -0.3, 0.4, 0.2, 0.0, 0.25]
     assert paired_bootstrap(diffs, 500, seed=3) == paired_bootstrap(diffs, 500, seed=3)
+
+
+def test_weighted_kappa_counts_steps_of_the_declared_scale_including_unused_categories() -> None:
+    # scores 1, 2 and 5 on a 1-5 scale: 2 -> 5 is three steps, not the one step between observed categories
+    human = [1, 2, 5, 5, 2, 1]
+    judge = [1, 5, 5, 2, 2, 2]
+    labels = [1, 2, 3, 4, 5]
+    for weights in ("linear", "quadratic"):
+        got = cohen_kappa(human, judge, weights, labels)  # type: ignore[arg-type]
+        assert got == sklearn_kappa(human, judge, labels=labels, weights=weights)
+        assert got != pytest.approx(cohen_kappa(human, judge, weights))  # type: ignore[arg-type]
+
+
+def test_statistics_equal_sklearn_and_scipy_on_random_ratings() -> None:
+    rng = random.Random(5)
+    a = [rng.randint(1, 7) for _ in range(40)]
+    b = [min(7, max(1, x + rng.randint(-2, 2))) for x in a]
+    assert cohen_kappa(a, b) == sklearn_kappa(a, b)
+    assert cohen_kappa(a, b, "quadratic", range(1, 8)) == sklearn_kappa(a, b, weights="quadratic", labels=range(1, 8))
+    assert spearman(a, b) == stats.spearmanr(a, b).statistic
+    assert pearson(a, b) == stats.pearsonr(a, b).statistic
+
+
+def test_paired_tests_are_scipys() -> None:
+    diffs = [0.1, -0.3, 0.4, 0.2, 0.0, 0.25, 0.3, 0.15]
+    perm = stats.permutation_test(
+        (np.asarray(diffs),),
+        lambda x, axis: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=2000,
+        alternative="two-sided",
+        rng=np.random.default_rng(4),
+    )
+    assert sign_flip_permutation(diffs, 2000, seed=4) == perm.pvalue  # exact here: 2^8 sign patterns
+    boot = stats.bootstrap(
+        (np.asarray(diffs),), np.mean, n_resamples=500, method="percentile", rng=np.random.default_rng(4)
+    )
+    assert paired_bootstrap(diffs, 500, seed=4)["ci95"] == [boot.confidence_interval.low, boot.confidence_interval.high]

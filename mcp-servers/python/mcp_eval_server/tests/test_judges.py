@@ -95,7 +95,9 @@ async def test_429_with_retry_after_is_honoured(tmp_path: Path, provider: FakePr
 
 
 async def test_timeout_fails_with_a_clear_message_after_retries(tmp_path: Path, provider: FakeProvider) -> None:
-    reg = registry(tmp_path, provider, MCP_EVAL_TIMEOUT_S="0.3", MCP_EVAL_MAX_RETRIES="1")
+    # per-attempt timeouts live inside the total deadline: two 0.3 s attempts (plus 0.5 s backoff) fit in 5 s
+    env = {"MCP_EVAL_TIMEOUT_S": "5", "MCP_EVAL_ATTEMPT_TIMEOUT_S": "0.3", "MCP_EVAL_MAX_RETRIES": "1"}
+    reg = registry(tmp_path, provider, **env)
     provider.script = [Reply(text=GOOD, delay_s=1.0), Reply(text=GOOD, delay_s=1.0)]
     with anyio.fail_after(10), pytest.raises(JudgeFailedError, match="timed out") as info:
         await judge_response(reg.resolve("openai", None, None), "x", CRIT)

@@ -97,3 +97,43 @@ async def test_task_validation_happens_before_any_work(tmp_path: Path) -> None:
         await run_eval(store, [{"prediction": "x"}], {"metrics": ["f1"]}, None, [tmp_path], None, 8, Recorder())
     with pytest.raises(RunNotFoundError):
         compare_runs(store, "x", "y")
+
+
+async def test_failed_judge_items_and_misspelt_record_fields_are_warnings(tmp_path: Path) -> None:
+    with FakeProvider() as fake:
+        fake.responder = lambda req: Reply(text="garbage")
+        settings = make_settings(tmp_path, fake.url)
+        store = Store(settings.db_path)
+        reg = JudgeRegistry(settings, store)
+        records = [{"id": "a", "prediction": "x", "refrence": "y"}, {"id": "b", "prediction": "z"}]
+        with anyio.fail_after(10):
+            run = await run_eval(
+                store,
+                records,
+                {"criteria": ["accuracy"]},
+                None,
+                [tmp_path],
+                reg.resolve("openai", None, None),
+                8,
+                Recorder(),
+            )
+        await reg.aclose()
+    codes = [w["code"] for w in run["warnings"]]
+    assert codes == ["unknown_record_fields", "judge_failed"]
+    assert "did you mean 'reference'" in run["warnings"][0]["message"]
+    assert "no verdict for 2 of 2 items" in run["warnings"][1]["message"]
+    assert store.get_run(run["run_id"])["summary"]["warnings"] == run["warnings"]
+
+
+async def test_squad_v2_run_reads_a_missing_reference_as_unanswerable(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.sqlite3")
+    records = [
+        {"id": "q1", "prediction": "", "references": []},
+        {"id": "q2", "prediction": "Paris", "reference": "Paris"},
+        {"id": "q3", "prediction": "", "question": "unanswerable?"},
+    ]
+    with anyio.fail_after(10):
+        run = await run_eval(store, records, {"metrics": ["squad_v2"]}, None, [tmp_path], None, 8, Recorder())
+    assert run["corpus"]["squad_v2"] == 100.0 and run["means"]["squad_v2"] == 100.0
+    with pytest.raises(DatasetError, match=r"records \['q3'\] have none"):
+        await run_eval(store, records, {"metrics": ["squad_v2", "f1"]}, None, [tmp_path], None, 8, Recorder())

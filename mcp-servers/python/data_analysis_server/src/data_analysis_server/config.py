@@ -29,10 +29,9 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _default_roots() -> list[Path]:
-    roots = [Path.cwd()]
-    if SAMPLE_DATA_DIR.is_dir():
-        roots.append(SAMPLE_DATA_DIR)
-    return roots
+    """Without DATA_ANALYSIS_ROOTS only the package's sample data is readable — never the working directory,
+    which for a server started from `/` (as in a container) would be the whole machine."""
+    return [SAMPLE_DATA_DIR] if SAMPLE_DATA_DIR.is_dir() else []
 
 
 def _env_roots() -> list[Path]:

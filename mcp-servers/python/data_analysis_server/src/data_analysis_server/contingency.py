@@ -17,7 +17,7 @@ from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 from . import effects
 from .columns import require
 from .errors import InvalidArgumentError
-from .hypothesis import HypothesisSpec, group_arrays, need, result
+from .hypothesis import HypothesisSpec, enough, group_arrays, need, result
 
 
 def chi_independence(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
@@ -59,6 +59,12 @@ def chi_gof(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         probs = np.array([spec.expected[k] for k in keys], dtype=float)
     else:
         probs = np.ones(len(observed))
+    if len(observed) < 2:
+        raise InvalidArgumentError(
+            f"chi_square_goodness_of_fit needs at least 2 categories in {col!r}; it has {len(observed)}"
+            + (f" ({list(observed.index)})" if len(observed) else " (all values missing)")
+            + ". Pass `expected` with every category you expect, or test another column."
+        )
     n = int(observed.sum())
     f_exp = probs / probs.sum() * n
     chi2, p = stats.chisquare(observed.to_numpy(), f_exp)
@@ -88,13 +94,13 @@ def _binary(frame: pd.DataFrame, spec: HypothesisSpec) -> pd.Series:
         raise InvalidArgumentError(
             f"Column {col!r} is not 0/1 or boolean; pass `success` = the value counted as a success."
         )
-    return values.astype("float64") == 1
+    return (values.astype("float64") == 1).where(values.notna())
 
 
 def proportions(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     hits = _binary(frame, spec)
     if spec.group_column is None:
-        x = hits.dropna().astype(bool)
+        x = enough(hits.dropna().astype(bool).to_numpy(), 1, spec, repr(spec.column))
         count, nobs = int(x.sum()), len(x)
         z, p = proportions_ztest(count, nobs, value=spec.p0, alternative=_sm_alt(spec.alternative), prop_var=spec.p0)
         lo, hi = proportion_confint(count, nobs, alpha=1 - spec.confidence, method="wilson")

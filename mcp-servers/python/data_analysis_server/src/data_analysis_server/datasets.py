@@ -19,6 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from . import encodings
+from .caveats import Warning_, warning
 from .config import Settings
 from .errors import DataFormatError, InvalidArgumentError, LimitExceededError
 from .sources import fetch_url, is_url, resolve_path
@@ -55,8 +57,8 @@ _CSV_OPTIONS = {
 _ALLOWED_OPTIONS = {
     "csv": _CSV_OPTIONS,
     "tsv": _CSV_OPTIONS,
-    "json": {"orient"},
-    "jsonl": set(),
+    "json": {"orient", "encoding"},
+    "jsonl": {"encoding"},
     "parquet": {"columns"},
     "excel": {"sheet_name", "header", "skiprows", "nrows", "usecols"},
 }
@@ -107,7 +109,7 @@ _PANDAS_NA_VALUES = [
 ]  # fmt: skip
 
 
-def _read_csv_arrow(source: Any, sep: str) -> pd.DataFrame | None:
+def _read_csv_arrow(source: Any, sep: str, encoding: str = "utf8") -> pd.DataFrame | None:
     """`pandas.read_csv(engine="pyarrow")` with default options, minus pandas' wrapper; None = use pandas.
 
     pyarrow reads the file with its own multithreaded I/O instead of through a Python file handle, so the
@@ -117,6 +119,7 @@ def _read_csv_arrow(source: Any, sep: str) -> pd.DataFrame | None:
     """
     table = pacsv.read_csv(
         str(source) if isinstance(source, Path) else source,
+        read_options=pacsv.ReadOptions(encoding=encoding),
         parse_options=pacsv.ParseOptions(delimiter=sep),
         convert_options=pacsv.ConvertOptions(null_values=_PANDAS_NA_VALUES, strings_can_be_null=True),
     )
@@ -133,7 +136,8 @@ def _read_csv(buffer: Any, sep: str, options: dict[str, Any]) -> pd.DataFrame:
     opts = {"sep": sep, **options}
     if len(str(sep)) == 1 and not _NOT_PYARROW & set(opts):
         try:
-            frame = _read_csv_arrow(buffer, sep) if set(opts) == {"sep"} else None
+            plain = set(opts) <= {"sep", "encoding"}
+            frame = _read_csv_arrow(buffer, sep, opts.get("encoding", "utf8")) if plain else None
             if frame is not None:
                 return frame
             if hasattr(buffer, "seek"):
@@ -161,15 +165,22 @@ def parse(buffer: Any, fmt: str, options: dict[str, Any]) -> pd.DataFrame:
         if fmt == "json":
             return pd.read_json(buffer, **opts)
         if fmt == "jsonl":
-            return pd.read_json(buffer, lines=True)
+            return pd.read_json(buffer, lines=True, **opts)
         if fmt == "parquet":
             return pd.read_parquet(buffer, **opts)
         return pd.read_excel(buffer, engine="openpyxl", **opts)
-    except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError, ImportError) as exc:
+    except UnicodeDecodeError:
+        raise  # the caller detects the encoding and reads again
+    except LookupError as exc:
+        raise InvalidArgumentError(f"Unknown encoding: {exc}. Use a Python codec name such as 'cp1252'.") from None
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DataFormatError(
             f"Could not parse the data as {fmt}: {first}. Pass `format` or reader `options` explicitly."
         ) from None
+
+
+TEXT_FORMATS = ("csv", "tsv", "json", "jsonl")
 
 
 def _inline_frame(
@@ -183,6 +194,8 @@ def _inline_frame(
             f"Inline data is {len(raw)} bytes, over the {settings.max_inline_bytes}-byte cap; load it from a file "
             "or URL."
         )
+    if "encoding" in options:
+        raise InvalidArgumentError("`encoding` applies to files and URLs; inline `data` is already text.")
     fmt = fmt or infer_format("", "", raw[:4096])
     if fmt == "json":
         try:
@@ -205,6 +218,51 @@ def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _decoded(
+    source: Any, fmt: str, options: dict[str, Any], sample: bytes, truncated: bool, whole: Any
+) -> tuple[pd.DataFrame, str, list[Warning_]]:
+    """Parse text with a known or detected encoding; re-detect on the whole input if the sample misled.
+
+    Raises:
+        DataFormatError: the bytes are not valid in the given encoding, or no encoding fits.
+    """
+    given = options.get("encoding")
+    try:
+        encoding, guessed = (str(given), False) if given else encodings.detect(sample, truncated)
+        for attempt in range(2):
+            opts = {**options, "encoding": encoding} if encoding != "utf-8" else dict(options)
+            try:
+                frame = parse(source if attempt == 0 else io.BytesIO(whole()), fmt, opts)
+            except UnicodeDecodeError as exc:
+                frame, bad = None, str(exc)
+            else:
+                bad = ", ".join(encodings.has_bytes(frame))
+            if not bad:
+                break
+            if given or attempt == 1:
+                raise DataFormatError(
+                    f"The data is not valid {encoding} text ({bad[:120]}). Pass another `encoding` "
+                    "(e.g. 'cp1252', 'latin-1', 'utf-16') or omit it to detect the encoding."
+                )
+            encoding, guessed = encodings.detect(whole())
+    except encodings.UndetectableEncodingError:
+        raise DataFormatError(
+            "Could not tell the text encoding of the data (it is not UTF-8 and no common encoding fits); pass "
+            "`encoding` explicitly, e.g. 'cp1252', 'latin-1', 'utf-16', 'shift_jis'."
+        ) from None
+    notes = []
+    if guessed:
+        notes.append(
+            warning(
+                "encoding_detected",
+                f"The data is not UTF-8; it was decoded as {encoding} (detected). If names look wrong, reload with "
+                "encoding='<codec>' (e.g. 'cp1250' for Central European text, 'latin-1').",
+            )
+        )
+    assert frame is not None
+    return frame, encoding, notes
+
+
 def read_source(
     source: str | None,
     data: str | list[dict[str, Any]] | None,
@@ -212,7 +270,20 @@ def read_source(
     options: dict[str, Any] | None,
     settings: Settings,
 ) -> tuple[pd.DataFrame, str]:
-    """Load a frame from exactly one of `source` (path/URL) or `data`; returns (frame, provenance).
+    """(frame, provenance) of `load_source`."""
+    frame, provenance, _, _ = load_source(source, data, fmt, options, settings)
+    return frame, provenance
+
+
+def load_source(
+    source: str | None,
+    data: str | list[dict[str, Any]] | None,
+    fmt: str | None,
+    options: dict[str, Any] | None,
+    settings: Settings,
+) -> tuple[pd.DataFrame, str, str | None, list[Warning_]]:
+    """Load a frame from exactly one of `source` (path/URL) or `data`; returns (frame, provenance, encoding,
+    warnings) — the encoding is None for binary formats (Parquet, Excel).
 
     Raises:
         InvalidArgumentError, AccessDeniedError, LimitExceededError, DataFormatError.
@@ -223,16 +294,24 @@ def read_source(
             "Give exactly one of `source` (a path or http(s) URL) or `data` (CSV text or JSON records)."
         )
     if data is not None:
-        return _normalize(_inline_frame(data, fmt, options, settings)), "inline data"
+        return _normalize(_inline_frame(data, fmt, options, settings)), "inline data", "utf-8 (inline text)", []
     assert source is not None
     if is_url(source) and source.lower().startswith(("http://", "https://")):
         body, ctype = fetch_url(source, settings)
         fmt = fmt or infer_format(source, ctype, body[:4096])
-        return _normalize(parse(io.BytesIO(body), fmt, options)), source
+        if fmt not in TEXT_FORMATS:
+            return _normalize(parse(io.BytesIO(body), fmt, options)), source, None, []
+        frame, encoding, notes = _decoded(io.BytesIO(body), fmt, options, body, False, lambda: body)
+        return _normalize(frame), source, encoding, notes
     path = resolve_path(source, settings)
     with path.open("rb") as handle:
-        head = handle.read(4096)
-    return _normalize(parse(path, fmt or infer_format(path.name, "", head), options)), str(path)
+        sample = handle.read(encodings.SAMPLE_BYTES)
+        truncated = bool(handle.read(1))
+    fmt = fmt or infer_format(path.name, "", sample[:4096])
+    if fmt not in TEXT_FORMATS:
+        return _normalize(parse(path, fmt, options)), str(path), None, []
+    frame, encoding, notes = _decoded(path, fmt, options, sample, truncated, path.read_bytes)
+    return _normalize(frame), str(path), encoding, notes
 
 
 def schema(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -85,6 +85,8 @@ def _invert_noncentral(raw_cdf: Any, target: float, upper_bound: float) -> float
 def eta_squared(f: float, df1: float, df2: float, confidence: float) -> dict[str, Any]:
     """Eta-squared from F with a CI from inverting the noncentral F distribution (Steiger 2004)."""
     n = df1 + df2 + 1
+    if not math.isfinite(f):
+        return effect("eta_squared", float("nan"), None, None, "undefined: F is not a finite number")
     value = f * df1 / (f * df1 + df2)
     alpha = 1 - confidence
     cdf = lambda lam: float(stats.ncf.cdf(f, df1, df2, lam)) if lam > 0 else float(stats.f.cdf(f, df1, df2))  # noqa: E731
@@ -96,6 +98,8 @@ def eta_squared(f: float, df1: float, df2: float, confidence: float) -> dict[str
 
 def cramers_v(chi2: float, n: int, df: int, m: int, confidence: float, name: str = "cramers_v") -> dict[str, Any]:
     """sqrt(χ²/(n·m)) with bounds sqrt((λ+df)/(n·m)) from the noncentral chi-square (MBESS convention)."""
+    if not math.isfinite(chi2) or n == 0:
+        return effect(name, float("nan"), None, None, "undefined: χ² is not a finite number")
     alpha = 1 - confidence
     cdf = lambda lam: float(stats.ncx2.cdf(chi2, df, lam)) if lam > 0 else float(stats.chi2.cdf(chi2, df))  # noqa: E731
     lo = _invert_noncentral(cdf, 1 - alpha / 2, chi2)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import effects
+from .caveats import Warning_, defined, is_number, warning
 from .columns import finite, numeric, require
 from .errors import InvalidArgumentError
 from .tables import jsonable
@@ -78,6 +79,32 @@ def need(value: str | None, what: str, spec: HypothesisSpec) -> str:
     return value
 
 
+def enough(values: np.ndarray, minimum: int, spec: HypothesisSpec, what: str) -> np.ndarray:
+    """`values` if it holds at least `minimum` values, else an error saying how many there are and what to change.
+
+    Raises:
+        InvalidArgumentError: too few non-missing values.
+    """
+    if len(values) < minimum:
+        raise InvalidArgumentError(
+            f"Test {spec.test!r} needs at least {minimum} non-missing value(s) in {what}; it has {len(values)}. "
+            "Pick a column or groups with more data, or fill missing values first (transform fill_na)."
+        )
+    return values
+
+
+def reason_for(*samples: np.ndarray) -> str:
+    """Why a statistic came out NaN/inf: constant data, too few values, or (fallback) the data themselves."""
+    if samples and all(len(s) and np.ptp(s) == 0 for s in samples):
+        values = sorted({float(s[0]) for s in samples})
+        return f"constant data (every value is {values[0]:g})" if len(values) == 1 else "each sample is constant"
+    if any(len(s) < 2 for s in samples):
+        return "n too small"
+    if any(len(s) and np.ptp(s) == 0 for s in samples):
+        return "a sample is constant (zero variance)"
+    return "the statistic is undefined for these data"
+
+
 def group_arrays(frame: pd.DataFrame, spec: HypothesisSpec, exactly_two: bool) -> dict[str, np.ndarray]:
     value = need(spec.column, "column", spec)
     group = need(spec.group_column, "group_column", spec)
@@ -95,31 +122,48 @@ def group_arrays(frame: pd.DataFrame, spec: HypothesisSpec, exactly_two: bool) -
             "`groups` with two of them."
         )
     out = {g: finite(values[keys == g]) for g in chosen}
-    small = [g for g, arr in out.items() if len(arr) < 2]
+    small = {g: len(arr) for g, arr in out.items() if len(arr) < 2}
     if small:
-        raise InvalidArgumentError(f"Group(s) {small} have fewer than 2 non-missing values in {value!r}.")
+        raise InvalidArgumentError(
+            f"Group(s) {list(small)} have fewer than 2 non-missing values in {value!r} ({small}); test "
+            f"{spec.test!r} needs at least 2 per group: pick other `groups` or fill missing values first."
+        )
     return out
 
 
-def paired_arrays(frame: pd.DataFrame, spec: HypothesisSpec) -> tuple[np.ndarray, np.ndarray]:
+def paired_arrays(frame: pd.DataFrame, spec: HypothesisSpec, minimum: int = 2) -> tuple[np.ndarray, np.ndarray]:
     a = numeric(frame, need(spec.column, "column", spec))
     b = numeric(frame, need(spec.column_b, "column_b", spec))
-    mask = a.notna() & b.notna()
+    mask = (a.notna() & b.notna() & np.isfinite(a) & np.isfinite(b)).to_numpy()
+    enough(a.to_numpy()[mask], minimum, spec, f"pairs of {spec.column!r} and {spec.column_b!r} (both present)")
     return a[mask].to_numpy(), b[mask].to_numpy()
 
 
-def _p_word(p: float, alpha: float) -> str:
-    return "significant" if p < alpha else "not significant"
-
-
-def _reading(spec: HypothesisSpec, what: str, p: float, eff: dict[str, Any] | None) -> str:
+def _reading(spec: HypothesisSpec, what: str, p: float | None, eff: dict[str, Any] | None, why: str) -> str:
     alpha = 1 - spec.confidence
     size = ""
     if eff is not None:
-        word = effects.magnitude(eff["name"], eff["value"])
-        size = f"; {eff['name']} = {eff['value']:.3g}" + (f" ({word})" if word else "")
-    verdict = "evidence" if p < alpha else "no evidence"
-    return f"{what}: p = {p:.3g}, {_p_word(p, alpha)} at α = {alpha:.2g} ({verdict} against H0){size}."
+        if eff["value"] is None:
+            size = f"; {eff['name']} undefined ({eff.get('value_reason', why)})"
+        else:
+            word = effects.magnitude(eff["name"], eff["value"])
+            size = f"; {eff['name']} = {eff['value']:.3g}" + (f" ({word})" if word else "")
+    if p is None:
+        return f"{what}: p-value undefined ({why}), so no significance verdict{size}."
+    verdict = "significant" if p < alpha else "not significant"
+    evidence = "evidence" if p < alpha else "no evidence"
+    return f"{what}: p = {p:.3g}, {verdict} at α = {alpha:.2g} ({evidence} against H0){size}."
+
+
+def _clean_effect(eff: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
+    if eff is None:
+        return None
+    out = dict(eff)
+    defined(out, "value", eff["value"], why)
+    for bound in ("ci_low", "ci_high"):
+        if eff.get(bound) is not None and not is_number(eff[bound]):
+            out[bound] = None
+    return out
 
 
 def result(
@@ -131,19 +175,32 @@ def result(
     n: Any,
     eff: dict[str, Any] | None,
     what: str,
+    reason: str = "the statistic is undefined for these data",
+    warnings: list[Warning_] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    return jsonable(
-        {
-            "test": spec.test,
-            "statistic_name": stat_name,
-            "statistic": stat,
-            "p_value": p,
-            "df": df,
-            "n": n,
-            "alternative": spec.alternative,
-            "effect_size": eff,
-            "interpretation": _reading(spec, what, p, eff),
-            **extra,
-        }
+    """The uniform result; a NaN/inf statistic or p-value is null with `<key>_reason` and gets no verdict."""
+    out: dict[str, Any] = {"test": spec.test, "statistic_name": stat_name}
+    statistic = defined(out, "statistic", stat, reason)
+    # An infinite statistic (zero variance with a nonzero difference) comes with p = 0: no verdict on that either.
+    p_value = defined(out, "p_value", p if statistic is not None or stat is None else float("nan"), reason)
+    eff = _clean_effect(eff, reason)
+    notes = list(warnings or [])
+    if p_value is None:
+        notes.append(
+            warning(
+                "undefined_statistic",
+                f"The {stat_name} statistic or its p-value is undefined ({reason}); no significance verdict is given. "
+                "Check the data (constant or too few values) before testing.",
+            )
+        )
+    out.update(
+        df=df,
+        n=n,
+        alternative=spec.alternative,
+        effect_size=eff,
+        interpretation=_reading(spec, what, p_value, eff, reason),
+        warnings=notes,
+        **extra,
     )
+    return jsonable(out)

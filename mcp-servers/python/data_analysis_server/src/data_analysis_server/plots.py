@@ -29,6 +29,8 @@ MAX_POINTS = 10_000
 MAX_BYTES = 150_000
 MAX_HUE = 10
 MAX_CATEGORIES = 30
+AGGS = ("mean", "sum", "median", "min", "max", "count", "std", "var", "nunique", "first", "last")
+CORRELATION_METHODS = ("pearson", "spearman", "kendall")
 
 
 @dataclass
@@ -227,7 +229,7 @@ def _correlation(ax: Axes, frame: pd.DataFrame, spec: PlotSpec) -> None:
     cols = numeric_columns(frame, spec.columns)[:30]
     if len(cols) < 2:
         raise InvalidArgumentError("correlation plot needs at least two numeric columns.")
-    method = spec.agg if spec.agg in ("pearson", "spearman", "kendall") else "pearson"
+    method = spec.agg if spec.agg in CORRELATION_METHODS else "pearson"
     _matrix(ax, frame[cols].corr(method=method), ".2f", vmin=-1, vmax=1)
 
 
@@ -299,6 +301,11 @@ def render(frame: pd.DataFrame, spec: PlotSpec) -> tuple[bytes, dict[str, Any]]:
     """
     if spec.kind not in KINDS:
         raise InvalidArgumentError(f"Unknown plot kind {spec.kind!r}; choose one of {list(KINDS)}")
+    allowed = CORRELATION_METHODS if spec.kind == "correlation" else AGGS
+    if spec.agg not in allowed and spec.agg != "mean":  # "mean" is the default (pearson for correlation)
+        raise InvalidArgumentError(
+            f"agg={spec.agg!r} is not allowed for a {spec.kind} plot; use one of {list(allowed)}."
+        )
     spec.max_points = max(100, min(spec.max_points, MAX_POINTS))
     png = b""
     for dpi in (100, 72, 50):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .caveats import warning
 from .columns import numeric_columns, require
 from .errors import InvalidArgumentError
 from .tables import jsonable
@@ -184,4 +185,21 @@ def correlate(frame: pd.DataFrame, columns: list[str] | None = None, method: str
             n[a][b] = n[b][a] = nv
             pairs.append({"a": a, "b": b, "r": rv, "p_value": pv, "n": nv})
     pairs.sort(key=lambda d: -abs(d["r"]) if np.isfinite(d["r"]) else 0.0)
-    return jsonable({"method": method, "columns": names, "r": r, "p_value": p, "n": n, "strongest_pairs": pairs[:10]})
+    notes = []
+    finite_cols = [matrix[:, i][np.isfinite(matrix[:, i])] for i in range(len(names))]
+    constant = [c for c, col in zip(names, finite_cols, strict=True) if len(col) and np.ptp(col) == 0]
+    undefined = [f"{d['a']}~{d['b']}" for d in pairs if not np.isfinite(d["r"])]
+    for d in pairs:
+        if not np.isfinite(d["r"]):
+            d["r_reason"] = "a column is constant or there are fewer than 3 complete pairs"
+    if undefined:
+        notes.append(
+            warning(
+                "undefined_statistic",
+                f"Correlation is undefined (null) for {len(undefined)} pair(s) (e.g. {undefined[:3]})"
+                + (f": {constant} constant" if constant else ": fewer than 3 complete pairs")
+                + "; drop constant columns or use rows where both values are present.",
+            )
+        )
+    body = {"method": method, "columns": names, "r": r, "p_value": p, "n": n, "strongest_pairs": pairs[:10]}
+    return jsonable({**body, "warnings": notes})

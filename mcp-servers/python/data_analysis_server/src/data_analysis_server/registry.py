@@ -31,6 +31,7 @@ class Dataset:
     frame: pd.DataFrame
     source: str
     nbytes: int
+    encoding: str | None = None
     created: float = field(default_factory=time.time)
 
 
@@ -50,7 +51,7 @@ class Registry:
         self._lock = threading.Lock()
         self._counter = 0
 
-    def add(self, frame: pd.DataFrame, name: str, source: str) -> Dataset:
+    def add(self, frame: pd.DataFrame, name: str, source: str, encoding: str | None = None) -> Dataset:
         """Register a frame under a fresh id; evicts older datasets if the budget requires.
 
         Raises:
@@ -65,7 +66,7 @@ class Registry:
         with self._lock:
             self._counter += 1
             dataset_id = f"ds{self._counter}_{table_name(name)}"[:60]
-            ds = Dataset(dataset_id, self._unique_name_locked(table_name(name)), frame, source, nbytes)
+            ds = Dataset(dataset_id, self._unique_name_locked(table_name(name)), frame, source, nbytes, encoding)
             self._items[dataset_id] = ds
             self._evict_locked(keep=dataset_id)
             return ds

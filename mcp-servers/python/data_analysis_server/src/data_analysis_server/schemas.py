@@ -30,7 +30,13 @@ FilterOp = Literal[
 AggFunc = Literal["count", "size", "sum", "mean", "median", "min", "max", "std", "var", "nunique", "first", "last"]
 
 
-class Filter(BaseModel):
+class _Strict(BaseModel):
+    """Argument records: an unknown key is an error (the schema says additionalProperties: false)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filter(_Strict):
     """One predicate; all filters are combined with AND."""
 
     column: str
@@ -40,26 +46,26 @@ class Filter(BaseModel):
     )
 
 
-class Aggregation(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class Aggregation(_Strict):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
     column: str
     func: AggFunc = "count"
     as_: str | None = Field(None, alias="as", description="Output column name (default column_func)")
 
 
-class Pivot(BaseModel):
+class Pivot(_Strict):
     index: str
     columns: str
     values: str
     func: AggFunc = "mean"
 
 
-class SortKey(BaseModel):
+class SortKey(_Strict):
     column: str
     descending: bool = False
 
 
-class Operation(BaseModel):
+class Operation(_Strict):
     """One transform step; which fields apply depends on `op` (see the tool description)."""
 
     op: Literal[
@@ -104,6 +110,19 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class WarningOut(BaseModel):
+    """One warning: a stable snake_case `code` and a sentence saying what happened and what to do."""
+
+    code: str
+    message: str
+
+
+class _ToolOut(_Open):
+    """Every tool result carries `warnings` (empty when none); the text repeats each as 'Warning: …'."""
+
+    warnings: list[WarningOut]
+
+
 class ColumnInfo(_Open):
     name: str
     dtype: str
@@ -111,7 +130,7 @@ class ColumnInfo(_Open):
     non_null: int
 
 
-class DatasetOut(_Open):
+class DatasetOut(_ToolOut):
     dataset_id: str
     table_name: str
     rows: int
@@ -122,13 +141,13 @@ class DatasetOut(_Open):
     preview: list[dict[str, Any]]
 
 
-class DatasetListOut(_Open):
+class DatasetListOut(_ToolOut):
     datasets: list[dict[str, Any]]
     total_bytes: int
     budget_bytes: int
 
 
-class TableOut(_Open):
+class TableBody(_Open):
     columns: list[str]
     rows: list[dict[str, Any]]
     total_rows: int
@@ -136,13 +155,17 @@ class TableOut(_Open):
     truncated: bool
 
 
-class ProfileOut(_Open):
+class TableOut(TableBody, _ToolOut):
+    """A capped table as a tool result."""
+
+
+class ProfileOut(_ToolOut):
     dataset_id: str
     rows: int
     columns: list[dict[str, Any]]
 
 
-class CorrelationOut(_Open):
+class CorrelationOut(_ToolOut):
     dataset_id: str
     method: str
     columns: list[str]
@@ -151,7 +174,7 @@ class CorrelationOut(_Open):
     n: dict[str, dict[str, int]]
 
 
-class HypothesisOut(_Open):
+class HypothesisOut(_ToolOut):
     test: str
     statistic: float | None
     p_value: float | None
@@ -161,7 +184,7 @@ class HypothesisOut(_Open):
     interpretation: str
 
 
-class RegressionOut(_Open):
+class RegressionOut(_ToolOut):
     kind: str
     y: str
     x: list[str]
@@ -169,19 +192,19 @@ class RegressionOut(_Open):
     coefficients: list[dict[str, Any]]
 
 
-class TimeSeriesOut(_Open):
+class TimeSeriesOut(_ToolOut):
     operation: str
-    table: TableOut | None = None
+    table: TableBody | None = None
     summary: dict[str, Any] | None = None
 
 
-class PlotOut(_Open):
+class PlotOut(_ToolOut):
     kind: str
     caption: str
     rows: int
     bytes: int
 
 
-class DropOut(_Open):
+class DropOut(_ToolOut):
     dataset_id: str
     dropped: bool

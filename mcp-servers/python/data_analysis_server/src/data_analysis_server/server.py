@@ -23,10 +23,12 @@ import numpy as np
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ImageContent, TextContent
+from mcp.types import CallToolResult, ImageContent, InputRequiredResult, TextContent
 from pydantic import Field
 
 from . import __version__
+from .arguments import close_objects, unknown_arguments
+from .caveats import text_with_warnings
 from .config import load_settings
 from .errors import AnalysisError
 from .plots import PlotSpec
@@ -60,7 +62,27 @@ INSTRUCTIONS = (
     "transform to derive new datasets, and plot to see a PNG chart. Tables are capped; check `truncated`."
 )
 
-mcp = MCPServer("data-analysis", version=__version__, instructions=INSTRUCTIONS)
+
+class DataAnalysisServer(MCPServer):
+    """MCPServer whose tools refuse unknown argument names (the SDK's validation would drop them silently)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None and isinstance(arguments, dict):
+            problems = unknown_arguments(tool.parameters, arguments)
+            if problems:
+                raise ToolError(f"Invalid arguments for {name}: " + " ".join(p[0].upper() + p[1:] for p in problems))
+        return await super().call_tool(name, arguments, context)
+
+    def close_tool_schemas(self) -> None:
+        """Publish `additionalProperties: false` on every tool's argument objects (call after registering tools)."""
+        for tool in self._tool_manager.list_tools():
+            close_objects(tool.parameters)
+
+
+mcp = DataAnalysisServer("data-analysis", version=__version__, instructions=INSTRUCTIONS)
 service = AnalysisService(load_settings())
 
 DatasetId = Annotated[str, Field(description="Id returned by load_dataset, e.g. 'ds1_sales'")]
@@ -130,7 +152,10 @@ async def _run(ctx: Context | None, work: Callable[[], T], label: str) -> T:
 
 
 def _result(summary: str, data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=data)
+    """The one result shape: `warnings` always present, and one 'Warning: …' line per warning before the text."""
+    data.setdefault("warnings", [])
+    text = text_with_warnings(summary, data["warnings"])
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 @mcp.tool()
@@ -148,8 +173,18 @@ async def load_dataset(
         dict[str, Any] | None,
         Field(
             description=(
-                "Reader options: csv sep/header/skiprows/nrows/usecols/na_values/decimal/encoding/parse_dates; "
-                "excel sheet_name; parquet columns"
+                "Reader options: csv sep/header/skiprows/nrows/usecols/na_values/decimal/parse_dates/thousands/"
+                "comment; json orient; excel sheet_name/header/skiprows/nrows/usecols; parquet columns"
+            )
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        Field(
+            description=(
+                "Text encoding of a CSV/TSV/JSON file or URL (a Python codec: 'utf-8', 'cp1252', 'latin-1', "
+                "'utf-16', 'shift_jis' …). Default: UTF-8 when the bytes are valid UTF-8, else detected "
+                "(charset-normalizer) and reported as a warning; the result's `encoding` says which was used"
             )
         ),
     ] = None,
@@ -158,7 +193,7 @@ async def load_dataset(
     """Load a CSV/TSV/JSON/JSONL/Parquet/Excel dataset into memory; returns dataset_id, shape, schema and a
     5-row preview.
     """
-    return _result(*await _run(ctx, lambda: service.load(source, data, format, name, options), "loading"))
+    return _result(*await _run(ctx, lambda: service.load(source, data, format, name, options, encoding), "loading"))
 
 
 @mcp.tool()
@@ -281,23 +316,47 @@ async def regress(
         str | None,
         Field(
             description=(
-                "Instead of y/x: 'y ~ x1 + x2*x3 + C(group) + log(x4) - 1'. Validated against the columns; only "
-                "C, log, log10, log2, sqrt, exp, ':' and '*' are allowed (nothing is evaluated as code)"
+                "Instead of y/x, a Wilkinson formula: 'y ~ x1*x2 + C(g) + C(g):x1 + I(x3**2) + poly(x4, 3) + log(x5)'; "
+                "'- 1' or '0 +' drops the intercept, `backticks` quote odd names, (a+b)**2 = all pairwise "
+                "interactions. Parsed, never evaluated: only columns, C(), poly(), I() and log/log10/log2/log1p/"
+                "sqrt/exp/abs of columns are allowed"
             )
         ),
     ] = None,
     kind: Literal["ols", "logit"] = "ols",
-    robust: Annotated[bool, Field(description="Heteroskedasticity-robust SEs (HC3 for OLS, HC0 for logit)")] = False,
-    intercept: bool = True,
+    robust: Annotated[
+        bool, Field(description="Heteroskedasticity-robust SEs (HC3 for OLS with normal p-values, HC0 for logit)")
+    ] = False,
+    intercept: Annotated[
+        bool | None,
+        Field(
+            description=(
+                "Fit an intercept (default true). With a formula, say it in the formula; if given, it must agree"
+            )
+        ),
+    ] = None,
+    drop_collinear: Annotated[
+        bool,
+        Field(
+            description=(
+                "Rank-deficient design: false (default) = error naming the collinear terms; true = drop them and warn"
+            )
+        ),
+    ] = False,
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, RegressionOut]:
-    """Multiple regression: coefficient table (estimate, SE, t/z, p, CI), R², adj. R², F, AIC/BIC, n; OLS
-    diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF). Give y and x, or a validated formula.
+    """Multiple regression: coefficient table (estimate, SE, t/z, p, CI), R², adj. R², F, AIC/BIC, n, rank and the
+    condition number of the column-scaled design; OLS diagnostics (Durbin-Watson, Breusch-Pagan, Jarque-Bera, VIF).
+    OLS is solved by pivoted QR of the column-scaled design (covariance from R⁻¹R⁻ᵀ); collinear terms are an error
+    naming them; logit separation (which predictor) is an error; non-convergence, a singular Hessian, an
+    ill-conditioned design and dropped rows are `warnings`. Undefined numbers are null with a `<name>_reason`.
     """
     return _result(
         *await _run(
-            ctx, lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence, formula), "fitting"
+            ctx,
+            lambda: service.regress(dataset_id, y, x, kind, robust, intercept, confidence, formula, drop_collinear),
+            "fitting",
         )
     )
 
@@ -309,34 +368,69 @@ async def time_series(
     time_column: str,
     value_column: str,
     operation: Literal["resample", "rolling", "decompose", "stationarity", "forecast"],
-    rule: Annotated[str | None, Field(description="resample frequency: D, W, MS, QS, YS, h …")] = None,
+    rule: Annotated[str | None, Field(description="resample frequency: D, W, MS, QS, YS, h … (default MS)")] = None,
     agg: Annotated[
-        str | None, Field(description="resample/rolling aggregate: mean, sum, min, max, median, count, std")
+        Literal["mean", "sum", "min", "max", "median", "count", "std", "first", "last"] | None,
+        Field(description="resample/rolling aggregate (default mean); an empty period is null (count: 0)"),
     ] = None,
-    window: Annotated[int | None, Field(description="rolling window (observations)", ge=2)] = None,
+    window: Annotated[int | None, Field(description="rolling window in periods (default 7)", ge=2)] = None,
     period: Annotated[
-        int | None, Field(description="decompose: seasonal period (inferred from frequency when absent)", ge=2)
+        int | None, Field(description="decompose: seasonal period (default from the frequency: MS 12, D 7, …)", ge=2)
     ] = None,
-    horizon: Annotated[int | None, Field(description="forecast steps ahead", ge=1, le=1000)] = None,
-    model: Literal["ets", "arima"] = "ets",
-    seasonal_periods: Annotated[int | None, Field(description="ETS seasonal period (omit for no season)", ge=2)] = None,
-    order: Annotated[list[int] | None, Field(description="ARIMA (p, d, q)", min_length=3, max_length=3)] = None,
+    robust: Annotated[bool | None, Field(description="decompose: robust STL (default true)")] = None,
+    horizon: Annotated[int | None, Field(description="forecast steps ahead (default 12)", ge=1, le=1000)] = None,
+    model: Annotated[Literal["ets", "arima"] | None, Field(description="forecast model (default ets)")] = None,
+    trend: Annotated[
+        Literal["add", "damped", "none"] | None, Field(description="ETS trend (default add = additive)")
+    ] = None,
+    seasonal_periods: Annotated[
+        int | None, Field(description="ETS additive season length (default: no season)", ge=2)
+    ] = None,
+    order: Annotated[
+        list[int] | None, Field(description="ARIMA (p, d, q) (default [1, 1, 1])", min_length=3, max_length=3)
+    ] = None,
+    regression: Annotated[
+        Literal["c", "ct", "ctt", "n"] | None,
+        Field(description="stationarity: deterministic terms c=constant (default), ct=+trend, ctt=+quadratic, n=none"),
+    ] = None,
+    fill: Annotated[
+        Literal["interpolate", "ffill", "bfill", "zero", "none"] | None,
+        Field(
+            description=(
+                "How to fill missing periods/values of a gappy regular series (default: refuse). 'none' = ARIMA "
+                "models them as missing. Irregular timestamps are always refused: resample first"
+            )
+        ),
+    ] = None,
+    duplicates: Annotated[
+        Literal["mean", "sum", "first", "last", "min", "max", "median"] | None,
+        Field(description="How to combine rows with the same timestamp (default: refuse; resample needs none)"),
+    ] = None,
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95,
     limit: Limit = None,
     ctx: Context | None = None,
 ) -> Annotated[CallToolResult, TimeSeriesOut]:
-    """Resample, rolling statistics, STL decomposition, stationarity (ADF + KPSS), or forecast (ETS or ARIMA
-    with prediction intervals).
+    """Resample, rolling statistics, STL decomposition, stationarity (ADF + KPSS), or forecast (ETS or ARIMA with
+    prediction intervals). Every data change is explicit and reported in `warnings`: rows with unparseable times are
+    dropped and counted (refused past 5%), duplicate timestamps need `duplicates`, irregular timestamps are refused
+    (resample first), gaps need `fill`. Defaults: rule MS, agg mean, window 7, STL robust, model ets with additive
+    error and trend and no season, ARIMA order (1,1,1), horizon 12, regression c; `settings` echoes what was used.
+    Models need at least their parameter count + 2 points (ETS seasonal: two full seasons).
     """
     params = {
         "rule": rule,
         "agg": agg,
         "window": window,
         "period": period,
+        "robust": robust,
         "horizon": horizon,
         "model": model,
+        "trend": trend,
         "seasonal_periods": seasonal_periods,
         "order": order,
+        "regression": regression,
+        "fill": fill,
+        "duplicates": duplicates,
         "confidence": confidence,
         "limit": limit,
     }
@@ -435,7 +529,9 @@ async def plot(
     spec = PlotSpec(kind, x, y, hue, value, columns, bins, agg, title)
     png, caption, facts = await _run(ctx, lambda: service.plot(dataset_id, spec), "rendering")
     image = ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png")
-    return CallToolResult(content=[image, TextContent(type="text", text=caption)], structured_content=facts)
+    facts.setdefault("warnings", [])
+    text = TextContent(type="text", text=text_with_warnings(caption, facts["warnings"]))
+    return CallToolResult(content=[image, text], structured_content=facts)
 
 
 @mcp.resource("dataset://{dataset_id}/schema", mime_type="application/json")
@@ -462,6 +558,9 @@ def explore_dataset(dataset_id: str) -> str:
         "5) Form one or two hypotheses and check them with test_hypothesis (state assumptions; prefer Welch for two "
         "means) or regress. 6) Summarise findings with effect sizes and confidence intervals, not only p-values."
     )
+
+
+mcp.close_tool_schemas()
 
 
 def main() -> None:

@@ -17,9 +17,16 @@ from . import datasets, plots, profile, query, sql, stats, transform
 from .config import Settings
 from .errors import InvalidArgumentError
 from .registry import Dataset, Registry
-from .tables import cap_table, jsonable, markdown_preview
+from .tables import cap_records, cap_table, jsonable, markdown_preview
 
 Result = tuple[str, dict[str, Any]]
+_TS_SETTINGS = {  # the settings each time-series operation reports back (defaults included)
+    "resample": ("rule", "agg"),
+    "rolling": ("window", "agg", "fill", "duplicates"),
+    "decompose": ("period", "robust", "fill", "duplicates"),
+    "stationarity": ("regression", "fill", "duplicates"),
+    "forecast": ("model", "trend", "seasonal_periods", "order", "horizon", "confidence", "fill", "duplicates"),
+}
 
 
 class AnalysisService:
@@ -50,6 +57,7 @@ class AnalysisService:
                 "columns": cols,
                 "memory_bytes": ds.nbytes,
                 "source": ds.source,
+                "encoding": ds.encoding,
                 "schema": datasets.schema(ds.frame),
                 "preview": datasets.preview(ds.frame),
             }
@@ -60,7 +68,8 @@ class AnalysisService:
         cols = ", ".join(f"{c['name']}:{c['dtype']}" for c in info["schema"][:40])
         text = (
             f"{verb} {ds.dataset_id} (SQL table {ds.name}): {info['rows']:,} rows × {info['columns']} columns, "
-            f"{ds.nbytes / 2**20:.1f} MiB.\nColumns: {cols}\n{markdown_preview(info['preview'])}"
+            f"{ds.nbytes / 2**20:.1f} MiB{f', text encoding {ds.encoding}' if ds.encoding else ''}.\n"
+            f"Columns: {cols}\n{markdown_preview(info['preview'])}"
         )
         return text, info
 
@@ -71,12 +80,16 @@ class AnalysisService:
         fmt: str | None,
         name: str | None,
         options: dict[str, Any] | None,
+        encoding: str | None = None,
     ) -> Result:
-        frame, provenance = datasets.read_source(source, data, fmt, options, self.settings)
+        if encoding is not None:
+            options = {**(options or {}), "encoding": encoding}
+        frame, provenance, used, notes = datasets.load_source(source, data, fmt, options, self.settings)
         frame.columns = [str(c) for c in frame.columns]
         default = (source or "inline").replace("\\", "/").rsplit("/", 1)[-1].split("?")[0].rsplit(".", 1)[0]
-        ds = self.registry.add(frame, name or default or "dataset", provenance)
-        return self._dataset_result(ds, "Loaded")
+        ds = self.registry.add(frame, name or default or "dataset", provenance, used)
+        text, info = self._dataset_result(ds, "Loaded")
+        return text, {**info, "warnings": notes}
 
     def list(self) -> Result:
         items = [
@@ -151,9 +164,10 @@ class AnalysisService:
         x: list[str] | None,
         kind: str,
         robust: bool,
-        intercept: bool,
+        intercept: bool | None,
         confidence: float,
         formula: str | None = None,
+        drop_collinear: bool = False,
     ) -> Result:
         from . import regression  # statsmodels.api loads on first use, keeping server start short
 
@@ -161,62 +175,57 @@ class AnalysisService:
         if formula is not None:
             if y is not None or x:
                 raise InvalidArgumentError("Give either `formula` or `y` and `x`, not both.")
-            out = regression.regress_formula(frame, formula, kind, robust, confidence)
+            out = regression.regress_formula(frame, formula, kind, robust, confidence, intercept, drop_collinear)
         elif y is None or not x:
             raise InvalidArgumentError("Give `y` and a non-empty `x` list, or a `formula` like 'y ~ x1 + C(group)'.")
         else:
-            out = regression.regress(frame, y, x, kind, robust, intercept, confidence)
-        y, x = out["y"], out["x"]
-        coefs = "\n".join(
-            f"  {c['term']}: {c['estimate']:.6g} (SE {c['std_error']:.3g}, p {c['p_value']:.3g})"
-            for c in out["coefficients"][:30]
-        )
-        fit = (
-            f"R² {out['r_squared']:.4f}, adj. R² {out['adj_r_squared']:.4f}, F p {out['f_p_value']:.3g}"
-            if kind == "ols"
-            else f"pseudo R² {out['pseudo_r_squared']:.4f}, LLR p {out['llr_p_value']:.3g}"
-        )
-        return f"{kind.upper()} {y} ~ {' + '.join(x)} (n={out['n']}): {fit}\n{coefs}", out
+            out = regression.regress(
+                frame, y, x, kind, robust, True if intercept is None else intercept, confidence, drop_collinear
+            )
+        return _regression_text(kind, out), out
 
     def time_series(
         self, dataset_id: str, time_column: str, value_column: str, operation: str, params: dict[str, Any]
     ) -> Result:
-        from . import timeseries  # statsmodels.tsa loads on first use
+        from . import timeindex, timeseries  # statsmodels.tsa loads on first use
 
         if operation not in timeseries.OPERATIONS:
             raise InvalidArgumentError(f"Unknown operation {operation!r}; use one of {list(timeseries.OPERATIONS)}")
-        series = timeseries.build_series(self._frame(dataset_id), time_column, value_column)
-        table, summary = self._ts_dispatch(series, operation, params)
-        capped = self._table(table, params.get("limit")) if table is not None else None
-        text = f"{operation} of {value_column} over {time_column} ({len(series)} points)."
+        p = {k: (timeseries.DEFAULTS.get(k) if v is None else v) for k, v in params.items()}
+        notes: list[Any] = []
+        series = timeindex.build_series(
+            self._frame(dataset_id), time_column, value_column, p.get("duplicates"), notes, operation == "resample"
+        )
+        table, summary = self._ts_dispatch(series, operation, p, notes)
+        capped = self._table(table, p.get("limit")) if table is not None else None
+        used = {k: p[k] for k in _TS_SETTINGS[operation] if k in p}
+        text = f"{operation} of {value_column} over {time_column} ({len(series)} points; {used})."
         if summary:
             text += " " + str(
                 summary.get("interpretation") or {k: v for k, v in summary.items() if not isinstance(v, dict)}
             )
         if capped:
             text += "\n" + markdown_preview(capped["rows"], 5)
-        return text, {"operation": operation, "table": capped, "summary": summary}
+        return text, {"operation": operation, "settings": used, "table": capped, "summary": summary, "warnings": notes}
 
     def _ts_dispatch(
-        self, series: pd.Series, operation: str, p: dict[str, Any]
+        self, series: pd.Series, operation: str, p: dict[str, Any], notes: list[Any]
     ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
-        from . import timeseries
+        from . import timeindex, timeseries
 
         if operation == "resample":
-            return timeseries.resample(series, p.get("rule") or "MS", p.get("agg") or "mean"), None
+            return timeseries.resample(series, p["rule"], p["agg"], notes), None
+        what = {"rolling": "rolling", "decompose": "STL", "stationarity": "ADF/KPSS"}.get(operation)
+        what = what or ("ARIMA" if p["model"] == "arima" else "ETS")
+        regular, freq = timeindex.regular(series, p.get("fill"), what, notes)
         if operation == "rolling":
-            return timeseries.rolling(series, int(p.get("window") or 7), p.get("agg") or "mean"), None
+            return timeseries.rolling(regular, int(p["window"]), p["agg"]), None
         if operation == "decompose":
-            return timeseries.decompose(series, p.get("period"))
+            return timeseries.decompose(regular, freq, p.get("period"), bool(p["robust"]))
         if operation == "stationarity":
-            return None, timeseries.stationarity(series)
+            return None, timeseries.stationarity(regular, p["regression"])
         return timeseries.forecast(
-            series,
-            int(p.get("horizon") or 12),
-            p.get("model") or "ets",
-            p.get("confidence") or 0.95,
-            p.get("seasonal_periods"),
-            p.get("order"),
+            regular, p["horizon"], p["model"], p["confidence"], p.get("seasonal_periods"), p["order"], p["trend"], freq
         )
 
     def query(self, dataset_id: str, limit: int | None, **kwargs: Any) -> Result:
@@ -230,13 +239,15 @@ class AnalysisService:
 
     def sql(self, query_text: str, limit: int | None) -> Result:
         tables = {d.name: d.frame for d in self.registry.all()}
-        frame, total = sql.run_sql(
+        rows, column_types, total = sql.run_sql(
             tables, query_text, self._limit(limit), self.settings.sql_timeout_s, self.settings.sql_memory_limit
         )
-        table = self._table(frame, limit)
-        table.update(total_rows=total, truncated=table["returned_rows"] < total)
+        table = cap_records([c["name"] for c in column_types], rows, total, self.settings.max_chars)
+        table["column_types"] = column_types
+        types = ", ".join(f"{c['name']}:{c['sql_type']}" for c in column_types[:40])
         return (
-            f"{total:,} result rows ({table['returned_rows']} returned).\n{markdown_preview(table['rows'], 10)}",
+            f"{total:,} result rows ({table['returned_rows']} returned). Columns: {types}\n"
+            f"{markdown_preview(table['rows'], 10)}",
             table,
         )
 
@@ -249,3 +260,24 @@ class AnalysisService:
     def plot(self, dataset_id: str, spec: plots.PlotSpec) -> tuple[bytes, str, dict[str, Any]]:
         png, facts = plots.render(self._frame(dataset_id), spec)
         return png, f"{facts['caption']} — PNG {facts['bytes'] / 1024:.0f} KB from {facts['rows']:,} rows.", facts
+
+
+def _num(value: Any, spec: str) -> str:
+    return "undefined" if value is None else format(value, spec)
+
+
+def _regression_text(kind: str, out: dict[str, Any]) -> str:
+    stat = "t" if kind == "ols" else "z"
+    coefs = "\n".join(
+        f"  {c['term']}: {c['estimate']:.6g} (SE {_num(c['std_error'], '.3g')}, {stat} {_num(c.get(stat), '.3g')}, "
+        f"p {_num(c['p_value'], '.3g')})"
+        for c in out["coefficients"][:30]
+    )
+    if kind == "ols":
+        fit = (
+            f"R² {_num(out['r_squared'], '.4f')}, adj. R² {_num(out['adj_r_squared'], '.4f')}, "
+            f"F p {_num(out['f_p_value'], '.3g')}, rank {out['rank']}, condition number {out['condition_number']:.3g}"
+        )
+    else:
+        fit = f"pseudo R² {_num(out['pseudo_r_squared'], '.4f')}, LLR p {_num(out['llr_p_value'], '.3g')}"
+    return f"{kind.upper()} {out['y']} ~ {' + '.join(out['x'])} (n={out['n']}): {fit}\n{coefs}"

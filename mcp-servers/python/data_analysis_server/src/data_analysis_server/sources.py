@@ -42,18 +42,32 @@ def resolve_path(source: str, settings: Settings) -> Path:
     """
     if is_url(source):
         raise AccessDeniedError(f"Only http(s) URLs and plain paths are accepted, not {source.split(':', 1)[0]!r}.")
+    if not settings.roots:
+        raise AccessDeniedError(
+            "No directories are open for reading files: set DATA_ANALYSIS_ROOTS to a ':'-separated list of "
+            "directories, or pass inline `data` or an http(s) URL."
+        )
     raw = Path(source).expanduser()
     candidates = [raw] if raw.is_absolute() else [root / raw for root in settings.roots]
     roots_text = ", ".join(str(r) for r in settings.roots)
     for candidate in candidates:
-        real = candidate.resolve()
+        try:
+            real = candidate.resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13), ELOOP, EACCES
+            raise AccessDeniedError(
+                f"Path {source!r} cannot be resolved ({type(exc).__name__}: a symlink loop or an unreadable "
+                "directory); use a regular file under the allowed roots."
+            ) from None
         if not any(real.is_relative_to(root) for root in settings.roots):
             raise AccessDeniedError(
                 f"Path {source!r} resolves outside the allowed roots ({roots_text}); "
                 "use a file under one of them or set DATA_ANALYSIS_ROOTS."
             )
-        if real.is_file():
-            return real
+        try:
+            if real.is_file():
+                return real
+        except OSError:
+            continue
     raise InvalidArgumentError(f"File {source!r} not found under the allowed roots ({roots_text}).")
 
 

@@ -5,17 +5,21 @@ Contract: each call opens a fresh in-memory connection configured with external 
 limit, and then the configuration locked so SQL cannot re-enable anything. Only the datasets passed
 in are registered, each as a view named after the dataset. Exactly one statement is accepted and it
 must be a SELECT (CTEs included). A watchdog interrupts the query at the time limit. Results stream
-in record batches so `total_rows` is exact without materialising a large result.
+in record batches so `total_rows` is exact without materialising a large result; the kept rows go
+straight from Arrow to JSON values by their SQL types (`sqltypes.py`), never through pandas (whose
+object columns turned HUGEINT sums and DECIMALs into strings and INTERVALs into DateOffset text).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from . import sqltypes
 from .errors import InvalidArgumentError, LimitExceededError
 
 BATCH_ROWS = 100_000
@@ -56,8 +60,8 @@ def run_sql(
     timeout_s: float,
     memory_limit: str = "2GB",
     threads: int = 2,
-) -> tuple[pd.DataFrame, int]:
-    """Run one SELECT; return (first `limit` rows, total row count).
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Run one SELECT; return (first `limit` rows as JSON values, column types, total row count).
 
     Raises:
         InvalidArgumentError: not exactly one SELECT, syntax/catalog/permission errors (with DuckDB's reason).
@@ -76,7 +80,9 @@ def run_sql(
         for name, frame in tables.items():
             con.register(name, frame)
         watchdog.start()
-        reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+        relation = con.sql(query)
+        names, types = list(relation.columns), [str(t) for t in relation.types]
+        reader = relation.to_arrow_reader(BATCH_ROWS)
         kept, total = [], 0
         for batch in reader:
             if total < limit:
@@ -92,9 +98,11 @@ def run_sql(
             raise LimitExceededError(
                 f"Query stopped at the {timeout_s:g} s time limit (DATA_ANALYSIS_SQL_TIMEOUT)."
             ) from None
-        known = ", ".join(tables) or "none"
-        raise InvalidArgumentError(f"SQL error: {str(exc).splitlines()[0][:300]} (tables: {known})") from None
+        # Only the caller's own tables are listed (in per-identity mode the server holds one identity's data).
+        known = ", ".join(tables) or "none loaded"
+        raise InvalidArgumentError(f"SQL error: {str(exc).splitlines()[0][:300]} (your tables: {known})") from None
     finally:
         watchdog.cancel()
         con.close()
-    return pa.Table.from_batches(kept, schema=schema).to_pandas(), total
+    rows, columns = sqltypes.convert(pa.Table.from_batches(kept, schema=schema).to_pylist(), names, types)
+    return rows, columns, total

@@ -11,6 +11,7 @@ Tests on counts and proportions live in `contingency.py`; shared argument/result
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,17 +21,18 @@ from scipy import stats
 from statsmodels.stats.multicomp import pairwise_tukeyhsd
 
 from . import effects
+from .caveats import warning
 from .columns import finite, numeric
 from .contingency import chi_gof, chi_independence, proportions
 from .errors import InvalidArgumentError
-from .hypothesis import TESTS, HypothesisSpec, group_arrays, need, paired_arrays, result
+from .hypothesis import TESTS, HypothesisSpec, enough, group_arrays, need, paired_arrays, reason_for, result
 
 __all__ = ["TESTS", "HypothesisSpec", "run_test"]
 SHAPIRO_MAX_N = 5000
 
 
 def _t_one(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
-    x = finite(numeric(frame, need(spec.column, "column", spec)))
+    x = enough(finite(numeric(frame, need(spec.column, "column", spec))), 2, spec, repr(spec.column))
     res = stats.ttest_1samp(x, spec.mu0, alternative=spec.alternative)
     ci = res.confidence_interval(spec.confidence)
     eff = effects.cohens_d_one(x, spec.mu0, spec.confidence)
@@ -43,6 +45,7 @@ def _t_one(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         len(x),
         eff,
         f"mean of {spec.column} vs μ0 = {spec.mu0:g}",
+        reason=reason_for(x),
         estimate=float(x.mean()),
         ci={"low": ci.low, "high": ci.high, "of": "mean"},
     )
@@ -62,6 +65,7 @@ def _t_two(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         {ga: len(a), gb: len(b)},
         effects.hedges_g(a, b, spec.confidence),
         f"{kind} t-test, mean {ga} − mean {gb}",
+        reason=reason_for(a, b),
         method=kind,
         estimate=float(a.mean() - b.mean()),
         ci={"low": ci.low, "high": ci.high, "of": f"mean({ga}) - mean({gb})"},
@@ -83,6 +87,7 @@ def _t_paired(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         len(a),
         eff,
         f"paired t-test {spec.column} − {spec.column_b}",
+        reason=reason_for(a - b),
         estimate=float((a - b).mean()),
         ci={"low": ci.low, "high": ci.high, "of": "mean difference"},
     )
@@ -91,19 +96,35 @@ def _t_paired(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
 def _mann_whitney(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     (ga, a), (gb, b) = group_arrays(frame, spec, exactly_two=True).items()
     res = stats.mannwhitneyu(a, b, alternative=spec.alternative)
+    if np.ptp(np.concatenate([a, b])) == 0:  # every value tied: U has zero variance, SciPy's p = 1 means nothing
+        res = res._replace(statistic=np.nan, pvalue=np.nan)
     eff = effects.rank_biserial_independent(float(res.statistic), len(a), len(b), spec.confidence)
     return result(
-        spec, "U", res.statistic, res.pvalue, None, {ga: len(a), gb: len(b)}, eff, f"Mann-Whitney U, {ga} vs {gb}"
+        spec,
+        "U",
+        res.statistic,
+        res.pvalue,
+        None,
+        {ga: len(a), gb: len(b)},
+        eff,
+        f"Mann-Whitney U, {ga} vs {gb}",
+        reason=reason_for(np.concatenate([a, b])),
     )
 
 
 def _wilcoxon(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     if spec.column_b:
-        a, b = paired_arrays(frame, spec)
+        a, b = paired_arrays(frame, spec, minimum=1)
         diffs, what = a - b, f"Wilcoxon signed-rank {spec.column} − {spec.column_b}"
     else:
-        diffs = finite(numeric(frame, need(spec.column, "column", spec))) - spec.mu0
+        diffs = enough(finite(numeric(frame, need(spec.column, "column", spec))), 1, spec, repr(spec.column)) - spec.mu0
         what = f"Wilcoxon signed-rank {spec.column} vs μ0 = {spec.mu0:g}"
+    if not np.any(diffs):
+        raise InvalidArgumentError(
+            f"Every difference in {what[len('Wilcoxon signed-rank ') :]} is zero ({len(diffs)} values): the "
+            "signed-rank test has nothing to rank. The data show no difference; a test is not needed (or check the "
+            "columns)."
+        )
     res = stats.wilcoxon(diffs, alternative=spec.alternative)
     return result(
         spec,
@@ -114,6 +135,7 @@ def _wilcoxon(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         len(diffs),
         effects.rank_biserial_paired(diffs, spec.confidence),
         what,
+        reason=reason_for(diffs),
     )
 
 
@@ -131,6 +153,7 @@ def _kruskal(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         {k: len(v) for k, v in groups.items()},
         eff,
         f"Kruskal-Wallis across {len(groups)} groups of {spec.group_column}",
+        reason=reason_for(np.concatenate(list(groups.values()))),
     )
 
 
@@ -154,6 +177,7 @@ def _anova(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         {k: len(v) for k, v in groups.items()},
         eff,
         f"one-way ANOVA across {len(groups)} groups of {spec.group_column}",
+        reason=reason_for(*groups.values()),
         group_means={k: float(v.mean()) for k, v in groups.items()},
         tukey_hsd=_tukey(groups, spec.confidence),
     )
@@ -183,24 +207,36 @@ def _tukey(groups: dict[str, np.ndarray], confidence: float) -> list[dict[str, A
 
 
 def _shapiro(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
-    x = finite(numeric(frame, need(spec.column, "column", spec)))
-    note = None
+    x = enough(finite(numeric(frame, need(spec.column, "column", spec))), 3, spec, repr(spec.column))
+    note, notes = None, []
     if len(x) > SHAPIRO_MAX_N:
-        x = np.random.default_rng(0).choice(x, SHAPIRO_MAX_N, replace=False)
         note = (
-            f"tested a seeded random sample of {SHAPIRO_MAX_N} values "
+            f"tested a seeded random sample of {SHAPIRO_MAX_N} of {len(x)} values "
             "(Shapiro-Wilk p-values are unreliable beyond that)"
         )
-    res = stats.shapiro(x)
+        notes.append(warning("sampled", f"Shapiro-Wilk {note}; use ks_2samp or a Q-Q plot for the full data."))
+        x = np.random.default_rng(0).choice(x, SHAPIRO_MAX_N, replace=False)
+    stat, p = stats.shapiro(x) if np.ptp(x) > 0 else (np.nan, np.nan)  # SciPy says W = 1, p = 1 for constant data
     return result(
-        spec, "W", res.statistic, res.pvalue, None, len(x), None, f"Shapiro-Wilk normality of {spec.column}", note=note
+        spec,
+        "W",
+        stat,
+        p,
+        None,
+        len(x),
+        None,
+        f"Shapiro-Wilk normality of {spec.column}",
+        reason=reason_for(x),
+        warnings=notes,
+        note=note,
     )
 
 
 def _two_samples(frame: pd.DataFrame, spec: HypothesisSpec) -> tuple[str, np.ndarray, str, np.ndarray]:
     if spec.column_b:
         a, b = numeric(frame, need(spec.column, "column", spec)), numeric(frame, spec.column_b)
-        return str(spec.column), finite(a), spec.column_b, finite(b)
+        a_, b_ = enough(finite(a), 1, spec, repr(spec.column)), enough(finite(b), 1, spec, repr(spec.column_b))
+        return str(spec.column), a_, spec.column_b, b_
     (ga, a), (gb, b) = group_arrays(frame, spec, exactly_two=True).items()
     return ga, a, gb, b
 
@@ -210,7 +246,15 @@ def _ks(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
     res = stats.ks_2samp(a, b, alternative=spec.alternative)
     eff = effects.effect("ks_d", float(res.statistic), None, None, "the statistic is itself the effect size")
     return result(
-        spec, "D", res.statistic, res.pvalue, None, {ga: len(a), gb: len(b)}, eff, f"two-sample KS, {ga} vs {gb}"
+        spec,
+        "D",
+        res.statistic,
+        res.pvalue,
+        None,
+        {ga: len(a), gb: len(b)},
+        eff,
+        f"two-sample KS, {ga} vs {gb}",
+        reason=reason_for(a, b),
     )
 
 
@@ -227,6 +271,7 @@ def _levene(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         {k: len(v) for k, v in groups.items()},
         None,
         f"Levene (Brown-Forsythe, median-centred) equality of variances across {spec.group_column}",
+        reason=reason_for(*groups.values()),
     )
 
 
@@ -260,4 +305,7 @@ def run_test(frame: pd.DataFrame, spec: HypothesisSpec) -> dict[str, Any]:
         raise InvalidArgumentError("alternative must be 'two-sided', 'less' or 'greater'.")
     if not 0.5 <= spec.confidence < 1:
         raise InvalidArgumentError("confidence must be in [0.5, 1), e.g. 0.95.")
-    return _DISPATCH[spec.test](frame, spec)
+    # A NaN/inf result is reported as null with its reason, so the libraries' runtime warnings add nothing.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _DISPATCH[spec.test](frame, spec)

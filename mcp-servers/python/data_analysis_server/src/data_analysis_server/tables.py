@@ -8,9 +8,11 @@ become Python scalars, timestamps become ISO strings. Nothing here mutates its i
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -36,8 +38,15 @@ def jsonable(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, pd.Timedelta | dt.timedelta):
-        return str(value)
+    if isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return pd.Timedelta(value).isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Decimal):
+        f = float(value)
+        return f if math.isfinite(f) and Decimal(repr(f)) == value else str(value)
     if isinstance(value, str):
         return value
     try:
@@ -60,11 +69,14 @@ def cap_table(frame: pd.DataFrame, max_rows: int, max_chars: int, include_index:
     The character cap is enforced on the JSON encoding of the rows, dropping rows from the end,
     because a few wide text columns can blow a client's budget long before the row cap does.
     """
-    total = len(frame)
     head = frame.head(max(max_rows, 0))
     if include_index:
         head = head.reset_index()
-    rows = frame_records(head)
+    return cap_records([str(c) for c in head.columns], frame_records(head), len(frame), max_chars)
+
+
+def cap_records(columns: list[str], rows: list[dict[str, Any]], total: int, max_chars: int) -> dict[str, Any]:
+    """`cap_table` for rows that are already JSON values (SQL results)."""
     size = 2
     kept: list[dict[str, Any]] = []
     for row in rows:
@@ -73,7 +85,7 @@ def cap_table(frame: pd.DataFrame, max_rows: int, max_chars: int, include_index:
             break
         kept.append(row)
     return {
-        "columns": [str(c) for c in head.columns],
+        "columns": columns,
         "rows": kept,
         "total_rows": total,
         "returned_rows": len(kept),

@@ -1,14 +1,17 @@
 """Time-series operations: resample, rolling windows, STL decomposition, stationarity, forecasts.
 
-Contract: the series is built from a time column and a value column (sorted by time, duplicate
-timestamps averaged); statsmodels provides STL, ADF + KPSS and the forecasting models (ETS or ARIMA),
-and every forecast carries prediction intervals — a straight line is not a forecast. Results are
-tables for `tables.cap_table` plus scalar summaries. Nothing here mutates the input frame.
+Contract: the series comes from `timeindex.py`, which refuses irregular timestamps, gaps and
+duplicates unless the caller chose how to handle them (and reports that choice). statsmodels
+provides STL, ADF + KPSS and the forecasting models; every forecast carries prediction intervals
+and dates on the series' own grid. Minimum lengths follow each model's parameter count. Defaults
+(listed in `DEFAULTS`, the tool description and the README): resample rule MS with agg mean,
+rolling window 7, STL robust, ETS additive error and trend without season, ARIMA (1,1,1),
+horizon 12, stationarity regression 'c'. Results are tables for `tables.cap_table` plus summaries.
 """
 
 from __future__ import annotations
 
-import warnings
+import warnings as _pywarnings
 from typing import Any
 
 import numpy as np
@@ -18,46 +21,26 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.seasonal import STL
 from statsmodels.tsa.stattools import adfuller, kpss
 
-from .columns import numeric, require
+from . import timeindex
+from .caveats import Warning_, warning
 from .errors import InvalidArgumentError
 from .tables import jsonable
 
 OPERATIONS = ("resample", "rolling", "decompose", "stationarity", "forecast")
 AGGS = ("mean", "sum", "min", "max", "median", "count", "std", "first", "last")
-
-
-def build_series(frame: pd.DataFrame, time_column: str, value_column: str) -> pd.Series:
-    """Value series indexed by time (datetime, or the raw numbers for integer time such as years).
-
-    Raises:
-        ColumnError: unknown/non-numeric columns. InvalidArgumentError: unparseable times, < 4 points.
-    """
-    require(frame, [time_column])
-    values = numeric(frame, value_column)
-    times = frame[time_column]
-    if not pd.api.types.is_numeric_dtype(times):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "could not infer format" for mixed inputs; NaT counts are checked below
-            times = pd.to_datetime(times, errors="coerce")
-        if times.isna().mean() > 0.5:
-            raise InvalidArgumentError(
-                f"Column {time_column!r} could not be parsed as dates; cast it with transform first."
-            )
-    series = pd.Series(values.to_numpy(), index=pd.Index(times, name=time_column), name=value_column)
-    series = series[series.index.notna()].groupby(level=0).mean().sort_index()
-    if series.notna().sum() < 4:
-        raise InvalidArgumentError("Need at least 4 non-missing points for a time-series operation.")
-    return series
-
-
-def _infer_freq(index: pd.Index) -> str | None:
-    """pandas' inferred frequency as a string across versions (pandas 4 returns an offset object)."""
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        freq = pd.infer_freq(index)
-    return freq if freq is None or isinstance(freq, str) else freq.freqstr
+REGRESSIONS = {"n": "no constant", "c": "a constant", "ct": "a constant and trend", "ctt": "a quadratic trend"}
+DEFAULTS = {
+    "rule": "MS",
+    "agg": "mean",
+    "window": 7,
+    "robust": True,
+    "model": "ets",
+    "trend": "add",
+    "order": [1, 1, 1],
+    "horizon": 12,
+    "regression": "c",
+}
+_PERIODS = {"MS": 12, "ME": 12, "QS": 4, "QE": 4, "W": 52, "D": 7, "B": 5, "h": 24}
 
 
 def _table(series_by_name: dict[str, pd.Series]) -> pd.DataFrame:
@@ -66,26 +49,37 @@ def _table(series_by_name: dict[str, pd.Series]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _need_datetime(series: pd.Series, what: str) -> None:
+def build_series(frame: pd.DataFrame, time_column: str, value_column: str, duplicates: str | None = None) -> pd.Series:
+    """`timeindex.build_series` without the warnings list (for direct callers)."""
+    return timeindex.build_series(frame, time_column, value_column, duplicates, [])
+
+
+def resample(series: pd.Series, rule: str, agg: str, notes: list[Warning_] | None = None) -> pd.DataFrame:
+    """Aggregate to a regular frequency; a period with no observation is null (sum uses min_count=1)."""
+    notes = [] if notes is None else notes
     if not isinstance(series.index, pd.DatetimeIndex):
-        raise InvalidArgumentError(f"{what} needs a date/time column; {series.index.name!r} is numeric.")
-
-
-def resample(series: pd.Series, rule: str, agg: str) -> pd.DataFrame:
-    """Aggregate to a regular frequency such as 'D', 'W', 'MS', 'QS', 'YS'."""
-    _need_datetime(series, "resample")
+        raise InvalidArgumentError(f"resample needs a date/time column; {series.index.name!r} is numeric.")
     if agg not in AGGS:
         raise InvalidArgumentError(f"agg must be one of {list(AGGS)}")
     try:
-        return _table({series.name: series.resample(rule).agg(agg)})
+        grouped = series.resample(rule)
+        out = grouped.sum(min_count=1) if agg == "sum" else grouped.agg(agg)
+        counts = grouped.count()
     except (ValueError, TypeError):
         raise InvalidArgumentError(
-            f"Invalid resample rule {rule!r}; use pandas offsets like 'D', 'W', 'MS', 'QS', 'YS'."
+            f"Invalid resample rule {rule!r}; use pandas offsets like 'D', 'W', 'MS', 'QS', 'YS', 'h'."
         ) from None
+    empty = int((counts == 0).sum())
+    if empty:
+        shown = "0 (count)" if agg == "count" else "null"
+        notes.append(
+            warning("empty_periods", f"{empty} of {len(out)} periods have no observation; their value is {shown}.")
+        )
+    return _table({series.name: out})
 
 
 def rolling(series: pd.Series, window: int, agg: str) -> pd.DataFrame:
-    """Trailing rolling statistic over `window` observations."""
+    """Trailing rolling statistic over `window` consecutive periods of a regular series."""
     if agg not in AGGS or agg in ("first", "last"):
         raise InvalidArgumentError("rolling agg must be mean, sum, min, max, median, count or std.")
     if not 1 < window <= len(series):
@@ -93,83 +87,119 @@ def rolling(series: pd.Series, window: int, agg: str) -> pd.DataFrame:
     return _table({series.name: series, f"rolling_{agg}_{window}": series.rolling(window).agg(agg)})
 
 
-def _period(series: pd.Series, period: int | None) -> int:
+def _period(freq: Any, period: int | None) -> int:
     if period:
         return period
-    freq = _infer_freq(series.index)
-    guess = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52, "D": 7, "h": 24, "H": 24, "B": 5}
-    for key, value in guess.items():
-        if freq and freq.split("-")[0] == key:
-            return value
-    raise InvalidArgumentError("Cannot infer the seasonal period; pass `period` (e.g. 12 for monthly data).")
+    key = str(freq).split("-")[0] if isinstance(freq, str) else None
+    if key in _PERIODS:
+        return _PERIODS[key]
+    raise InvalidArgumentError(
+        f"Cannot infer the seasonal period for step {freq}; pass `period` (e.g. 12 for monthly)."
+    )
 
 
-def decompose(series: pd.Series, period: int | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def decompose(series: pd.Series, freq: Any, period: int | None, robust: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     """STL decomposition plus trend/seasonal strength (Wang, Smith & Hyndman 2006)."""
-    s = series.interpolate(limit_direction="both")
-    p = _period(s, period)
-    if len(s) < 2 * p + 1:
-        raise InvalidArgumentError(f"STL with period {p} needs at least {2 * p + 1} points; have {len(s)}.")
-    res = STL(s.to_numpy(), period=p, robust=True).fit()
+    p = _period(freq, period)
+    if len(series) < 2 * p + 1:
+        raise InvalidArgumentError(f"STL with period {p} needs at least {2 * p + 1} points; have {len(series)}.")
+    res = STL(series.to_numpy(), period=p, robust=robust).fit()
     resid, seasonal, trend = res.resid, res.seasonal, res.trend
     strength = {
         "period": p,
+        "robust": robust,
         "trend_strength": max(0.0, 1 - np.var(resid) / np.var(trend + resid)),
         "seasonal_strength": max(0.0, 1 - np.var(resid) / np.var(seasonal + resid)),
     }
     table = _table(
         {
-            "observed": s,
-            "trend": pd.Series(trend, s.index),
-            "seasonal": pd.Series(seasonal, s.index),
-            "resid": pd.Series(resid, s.index),
+            "observed": series,
+            "trend": pd.Series(trend, series.index),
+            "seasonal": pd.Series(seasonal, series.index),
+            "resid": pd.Series(resid, series.index),
         }
     )
     return table, jsonable(strength)
 
 
-def stationarity(series: pd.Series) -> dict[str, Any]:
-    """ADF (H0: unit root) and KPSS (H0: stationary) read together."""
-    x = series.dropna().to_numpy()
-    adf_stat, adf_p, adf_lags, _, crit, _ = adfuller(x, autolag="AIC", result_object=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # KPSS warns when p is outside its lookup table; we report the bound
-        kpss_stat, kpss_p, kpss_lags, _ = kpss(x, regression="c", nlags="auto")
-    adf_says = adf_p < 0.05
-    kpss_says = kpss_p >= 0.05
-    verdict = (
-        "stationary"
-        if adf_says and kpss_says
-        else "non-stationary (unit root)"
-        if not adf_says and not kpss_says
-        else "trend-stationary (difference-free detrending may suffice)"
-        if not adf_says and kpss_says
-        else "difference-stationary (differencing advised)"
-    )
-    return jsonable(
-        {
-            "adf": {"statistic": adf_stat, "p_value": adf_p, "lags": adf_lags, "critical_values": crit},
-            "kpss": {
-                "statistic": kpss_stat,
-                "p_value": kpss_p,
-                "lags": kpss_lags,
-                "p_value_note": "KPSS p is interpolated in [0.01, 0.1]",
-            },
-            "verdict": verdict,
-            "interpretation": f"ADF p = {adf_p:.3g} (H0 unit root), KPSS p = {kpss_p:.3g} (H0 stationary): {verdict}.",
+def _verdict(adf_rejects: bool, kpss_rejects: bool | None, regression: str) -> str:
+    around = REGRESSIONS[regression]
+    if kpss_rejects is None:
+        return (
+            f"stationary around {around} (ADF rejects a unit root)"
+            if adf_rejects
+            else f"a unit root is not rejected (ADF with {around})"
+        )
+    if adf_rejects and not kpss_rejects:
+        return f"stationary around {around}"
+    if not adf_rejects and kpss_rejects:
+        return f"non-stationary (unit root), tested around {around}"
+    if not adf_rejects:
+        return f"inconclusive: neither test rejects (around {around}); more data may be needed"
+    return f"inconclusive: both tests reject (around {around}); consider differencing or another regression"
+
+
+def stationarity(series: pd.Series, regression: str = "c") -> dict[str, Any]:
+    """ADF (H0: unit root) and KPSS (H0: stationary) with the deterministic terms named by `regression`."""
+    if regression not in REGRESSIONS:
+        raise InvalidArgumentError(f"regression must be one of {list(REGRESSIONS)}, got {regression!r}.")
+    x = series.to_numpy(dtype="float64")
+    if np.ptp(x) == 0:
+        raise InvalidArgumentError(
+            f"The series is constant (every value is {x[0]:g}): a constant is trivially stationary and ADF/KPSS are "
+            "undefined. Check the value column."
+        )
+    minimum = len(regression.replace("n", "")) + 8  # lag-0 ADF regression must keep residual degrees of freedom
+    if len(x) < minimum:
+        raise InvalidArgumentError(
+            f"ADF with regression='{regression}' needs at least {minimum} points; have {len(x)}."
+        )
+    try:
+        adf_stat, adf_p, adf_lags, _, crit, _ = adfuller(x, regression=regression, autolag="AIC")
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise InvalidArgumentError(f"ADF could not run on these {len(x)} points: {str(exc)[:200]}") from None
+    out: dict[str, Any] = {
+        "regression": regression,
+        "adf": {"statistic": adf_stat, "p_value": adf_p, "lags": adf_lags, "critical_values": crit},
+    }
+    kpss_rejects = None
+    if regression in ("c", "ct"):
+        with _pywarnings.catch_warnings():
+            _pywarnings.simplefilter("ignore")  # KPSS warns when p is outside its lookup table; we report the bound
+            kpss_stat, kpss_p, kpss_lags, _ = kpss(x, regression=regression, nlags="auto")
+        kpss_rejects = bool(kpss_p < 0.05)
+        out["kpss"] = {
+            "statistic": kpss_stat,
+            "p_value": kpss_p,
+            "lags": kpss_lags,
+            "p_value_note": "KPSS p is interpolated in [0.01, 0.1]",
         }
-    )
+    else:
+        out["kpss"] = {"p_value": None, "p_value_reason": f"KPSS has no regression='{regression}' (only c and ct)"}
+    verdict = _verdict(bool(adf_p < 0.05), kpss_rejects, regression)
+    kpss_text = f", KPSS p = {out['kpss']['p_value']:.3g} (H0 stationary)" if kpss_rejects is not None else ""
+    out["verdict"] = verdict
+    out["interpretation"] = f"regression='{regression}': ADF p = {adf_p:.3g} (H0 unit root){kpss_text}: {verdict}."
+    return jsonable(out)
 
 
-def _future_index(series: pd.Series, horizon: int) -> pd.Index:
-    idx = series.index
-    if isinstance(idx, pd.DatetimeIndex):
-        freq = _infer_freq(idx)
-        if freq:
-            return pd.date_range(idx[-1], periods=horizon + 1, freq=freq)[1:]
-        return pd.RangeIndex(1, horizon + 1, name="step")
-    step = idx[-1] - idx[-2]
-    return pd.Index(idx[-1] + step * np.arange(1, horizon + 1), name=idx.name)
+def _future_index(index: pd.Index, freq: Any, horizon: int) -> pd.Index:
+    if isinstance(index, pd.DatetimeIndex):
+        return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
+    return pd.Index(index[-1] + freq * np.arange(1, horizon + 1), name=index.name)
+
+
+def _ets_parameters(trend: str, seasonal_periods: int | None) -> int:
+    # alpha + initial level + sigma², beta + initial slope (+ phi if damped), gamma + m initial seasonal states
+    return 3 + (2 if trend != "none" else 0) + (trend == "damped") + ((1 + seasonal_periods) if seasonal_periods else 0)
+
+
+def _check_length(n: int, k: int, spec: str, extra: str = "") -> None:
+    if n < k + 2:
+        raise InvalidArgumentError(
+            f"{spec} estimates {k} parameters and needs at least {k + 2} points{extra}; the series has {n}. Use a "
+            "simpler model (trend='none', no season, a smaller ARIMA order) or more data."
+        )
 
 
 def forecast(
@@ -179,37 +209,60 @@ def forecast(
     confidence: float,
     seasonal_periods: int | None,
     order: list[int] | None,
+    trend: str = "add",
+    freq: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """ETS (additive error/trend, optional additive season) or ARIMA(p,d,q) forecast with prediction intervals."""
-    if not 1 <= horizon <= 1000:
-        raise InvalidArgumentError("horizon must be between 1 and 1000.")
-    y = series.interpolate(limit_direction="both").to_numpy(dtype="float64")
+    """ETS (additive error; trend add/damped/none; optional additive season) or ARIMA(p,d,q) with intervals.
+
+    `series` must be regular (`timeindex.regular`, which also gives `freq`); without `freq` it is checked here.
+
+    Raises:
+        InvalidArgumentError: unknown model, too few points for the parameter count, irregular series.
+    """
+    if freq is None:
+        series, freq = timeindex.regular(series, None, "ARIMA" if model == "arima" else "ETS", [])
+    y = series.to_numpy(dtype="float64")
     alpha = 1 - confidence
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter goes to stderr otherwise; fit stats are returned
+    with _pywarnings.catch_warnings():
+        _pywarnings.simplefilter("ignore")  # convergence chatter goes to stderr otherwise; fit stats are returned
         if model == "ets":
-            seasonal = "add" if seasonal_periods else None
+            k = _ets_parameters(trend, seasonal_periods)
+            trend_code = {"add": "A", "damped": "Ad", "none": "N"}[trend]
+            spec = f"ETS(A,{trend_code},{'A' if seasonal_periods else 'N'})"
+            _check_length(len(y), k, spec)
+            if seasonal_periods and len(y) < 2 * seasonal_periods:
+                raise InvalidArgumentError(
+                    f"{spec} with seasonal_periods={seasonal_periods} needs two full seasons "
+                    f"({2 * seasonal_periods} points); have {len(y)}."
+                )
             fit = ETSModel(
-                pd.Series(y), error="add", trend="add", seasonal=seasonal, seasonal_periods=seasonal_periods
+                pd.Series(y),
+                error="add",
+                trend=None if trend == "none" else "add",
+                damped_trend=trend == "damped",
+                seasonal="add" if seasonal_periods else None,
+                seasonal_periods=seasonal_periods,
             ).fit(disp=False)
             frame = fit.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=alpha)
             mean, lo, hi = frame["mean"], frame["pi_lower"], frame["pi_upper"]
-            spec = f"ETS(A,A,{'A' if seasonal else 'N'})"
         elif model == "arima":
-            p, d, q = (order or [1, 1, 1])[:3]
+            p, d, q = order or DEFAULTS["order"]
+            k = p + q + (1 if d == 0 else 0) + 1
+            spec = f"ARIMA({p},{d},{q})"
+            _check_length(len(y) - d, k, spec, f" after {d} difference(s)")
             fit = ARIMA(y, order=(p, d, q)).fit()
             fc = fit.get_forecast(horizon)
             ci = np.asarray(fc.conf_int(alpha=alpha))
             mean, lo, hi = pd.Series(fc.predicted_mean), pd.Series(ci[:, 0]), pd.Series(ci[:, 1])
-            spec = f"ARIMA({p},{d},{q})"
         else:
             raise InvalidArgumentError("model must be 'ets' or 'arima'.")
     table = pd.DataFrame(
         {
-            "time": _future_index(series, horizon),
+            "time": _future_index(series.index, freq, horizon),
             "forecast": np.asarray(mean),
             "lower": np.asarray(lo),
             "upper": np.asarray(hi),
         }
     )
-    return table, jsonable({"model": spec, "aic": float(fit.aic), "confidence": confidence, "n_train": len(y)})
+    summary = {"model": spec, "parameters": k, "aic": float(fit.aic), "confidence": confidence, "n_train": len(y)}
+    return table, jsonable({**summary, "step": str(freq)})

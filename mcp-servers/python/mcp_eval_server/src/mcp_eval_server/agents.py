@@ -132,6 +132,7 @@ def evaluate_trajectory(
         "recall": recall,
         "f1": f1,
         "order_agreement": _order_agreement(sorted(pairs)),
+        "order_agreement_note": None if len(pairs) >= 2 else "undefined: it needs at least 2 matched calls",
         "unexpected_calls": [a["name"] for k, a in enumerate(actual) if k not in {j for _, j in pairs}],
         "per_call": per_call,
     }

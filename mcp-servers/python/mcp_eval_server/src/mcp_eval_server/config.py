@@ -1,11 +1,14 @@
 """Settings from the environment and an optional judges file; nothing here touches the network.
 
 Environment (all optional):
-    MCP_EVAL_DB                 SQLite path for runs and the judge cache
+    MCP_EVAL_DB                 SQLite path for runs and the judge cache; `{identity}` in it becomes HARBOR_IDENTITY
+    HARBOR_IDENTITY             the gateway identity this process serves (per-identity children), default anonymous
     MCP_EVAL_DEFAULT_JUDGE      judge used when a tool call names none
     MCP_EVAL_JUDGES_FILE        JSON file of extra judges (see README)
     MCP_EVAL_DATA_ROOTS         os.pathsep-separated folders `run_eval` may read JSONL from (default: cwd)
-    MCP_EVAL_TIMEOUT_S, MCP_EVAL_MAX_RETRIES, MCP_EVAL_CONCURRENCY
+    MCP_EVAL_TIMEOUT_S          total deadline of one judge call, every retry included (default 60)
+    MCP_EVAL_ATTEMPT_TIMEOUT_S  cap of one HTTP attempt inside that deadline (default: whatever is left)
+    MCP_EVAL_MAX_RETRIES, MCP_EVAL_CONCURRENCY
     OPENAI_API_KEY, OPENAI_BASE_URL, MCP_EVAL_OPENAI_MODEL          -> judge "openai"
     ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, MCP_EVAL_ANTHROPIC_MODEL -> judge "anthropic"
 
@@ -15,8 +18,10 @@ never logged: a `JudgeConfig` only stores the variable's name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -29,10 +34,20 @@ OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 ANTHROPIC_DEFAULT_URL = "https://api.anthropic.com"
 
 
+def identity_slug(identity: str) -> str:
+    """A file-name-safe form of an identity; distinct identities never map to the same name (hash suffix)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", identity)[:64] or "_"
+    if safe == identity:
+        return safe
+    return f"{safe}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+
+
 def default_db_path(env: Mapping[str, str]) -> Path:
-    """`$MCP_EVAL_DB`, else `$XDG_DATA_HOME/harbor/mcp_eval_server/eval.sqlite3` (XDG default ~/.local/share)."""
+    """`$MCP_EVAL_DB` (with `{identity}` replaced by the slug of `$HARBOR_IDENTITY`, default `anonymous`), else
+    `$XDG_DATA_HOME/harbor/mcp_eval_server/eval.sqlite3` (XDG default ~/.local/share)."""
     if env.get("MCP_EVAL_DB"):
-        return Path(env["MCP_EVAL_DB"]).expanduser()
+        raw = env["MCP_EVAL_DB"].replace("{identity}", identity_slug(env.get("HARBOR_IDENTITY") or "anonymous"))
+        return Path(raw).expanduser()
     base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "harbor" / "mcp_eval_server" / "eval.sqlite3"
 
@@ -75,8 +90,9 @@ class Settings(BaseModel):
     default_judge: str | None = None
     judges: dict[str, JudgeConfig] = Field(default_factory=dict)
     data_roots: list[Path] = Field(default_factory=list)
-    timeout_s: float = 60.0
-    max_retries: int = 3
+    timeout_s: float = Field(60.0, gt=0, description="total deadline of one judge call, retries included")
+    attempt_timeout_s: float | None = Field(None, gt=0, description="cap of one HTTP attempt within the deadline")
+    max_retries: int = Field(3, ge=0)
     concurrency: int = 8
     env: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -140,9 +156,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             judges=judges,
             data_roots=roots or [Path.cwd().resolve()],
             timeout_s=float(env.get("MCP_EVAL_TIMEOUT_S", 60)),
+            attempt_timeout_s=float(env["MCP_EVAL_ATTEMPT_TIMEOUT_S"])
+            if env.get("MCP_EVAL_ATTEMPT_TIMEOUT_S")
+            else None,
             max_retries=int(env.get("MCP_EVAL_MAX_RETRIES", 3)),
             concurrency=int(env.get("MCP_EVAL_CONCURRENCY", 8)),
             env=env,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         raise InvalidInputError(f"invalid MCP_EVAL_* setting: {exc}") from exc

@@ -1,7 +1,9 @@
 """Typed tool arguments that are objects, so each tool's `inputSchema` documents them and pydantic validates them.
 
-Plain pydantic models; no `mcp` import. Domain functions keep taking dicts and lists so they stay usable from
-notebooks; the server dumps these models before calling them.
+Plain pydantic models; no `mcp` import. Every model forbids unknown keys (`extra="forbid"`), so a misspelt option
+is an error instead of a silently ignored default. Domain functions keep taking dicts and lists so they stay usable
+from notebooks; the server dumps these models before calling them, and `compute_metrics` validates its options dict
+through `MetricOptions` itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,27 @@ class CriterionSpec(BaseModel):
     scale: tuple[int, int] = (1, 5)
 
 
+class MetricOptions(BaseModel):
+    """Options of `compute_metrics` (and of `run_eval`'s metrics). Defaults are each library's own defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    tokenize: str | None = Field(
+        None, description="sacrebleu BLEU tokenizer: 13a (default), intl, zh, char, none, ja-mecab, ko-mecab, ..."
+    )
+    lowercase: bool | None = Field(
+        None, description="BLEU/chrF lowercasing (default false); also sets TER case_sensitive = not lowercase"
+    )
+    chrf_word_order: int = Field(0, ge=0, le=6, description="chrF word n-gram order; 2 gives chrF++")
+    use_stemmer: bool = Field(False, description="ROUGE: Porter-stem ASCII tokens longer than 3 characters")
+    per_item_limit: int = Field(100, ge=0, description="per-item values returned for the first N items (0: none)")
+    asian_support: bool = Field(
+        False, description="TER: split CJK characters (sacrebleu applies it with normalized=true only)"
+    )
+    normalized: bool = Field(False, description="TER: tercom normalisation (punctuation, numbers; CJK with asian)")
+    case_sensitive: bool | None = Field(None, description="TER: case-sensitive matching (sacrebleu default false)")
+    no_punct: bool = Field(False, description="TER: remove punctuation before matching")
+
+
 class EvalTask(BaseModel):
     """What `run_eval` computes per item: reference metrics and/or judge criteria (or a shipped rubric)."""
 
@@ -32,12 +55,15 @@ class EvalTask(BaseModel):
     concurrency: int | None = Field(
         None, ge=1, le=64, description="parallel judge calls (default MCP_EVAL_CONCURRENCY)"
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="compute_metrics options")
+    options: MetricOptions = Field(
+        default_factory=lambda: MetricOptions.model_validate({}), description="compute_metrics options"
+    )
 
 
 class ToolCall(BaseModel):
-    """One agent tool call; expected calls list only the arguments that matter."""
+    """One agent tool call; expected calls list only the arguments that matter. `arguments` is free-form."""
 
+    model_config = ConfigDict(extra="forbid")
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,35 +1,43 @@
-"""Reference-based text metrics that equal the reference libraries to the last digit.
+"""Reference-based text metrics that equal the reference libraries to the last digit, behind one entry point.
 
-BLEU, chrF and TER come from sacrebleu (corpus score plus per-item sentence scores, with the signature, so a
-number can be reproduced); ROUGE from rouge-score with a Unicode-aware tokenizer (the default one drops every
-non-ASCII character, so "Привет мир" against itself scores 0.0); exact match and token F1 follow the SQuAD v1.1
-evaluation script (max over references); edit distance comes from rapidfuzz.
+BLEU, chrF and TER come from sacrebleu (`translation.py`), WER and CER from jiwer (`error_rates.py`), exact match,
+token F1 and SQuAD v2 follow the official SQuAD scripts (`squad.py`), ROUGE comes from rouge-score with a
+Unicode-aware tokenizer (the default one drops every non-ASCII character, so "Привет мир" against itself scores
+0.0), and edit distance from rapidfuzz. This module validates the input once, dispatches, and gathers the
+`warnings` each metric raises (see `result_warnings.py`).
 
 Contract: on ASCII text our ROUGE tokenizer yields exactly the tokens of rouge-score's default tokenizer, so scores
-are identical there. Scales are each library's own: sacrebleu 0-100, everything else 0-1; each metric says which.
-This module never imports `mcp` and never does I/O.
+are identical there. Scales are each library's own: sacrebleu and the SQuAD v2 script 0-100, everything else 0-1;
+each metric says which. This module never imports `mcp` and never does I/O.
 """
 
 from __future__ import annotations
 
 import re
-import string
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from rapidfuzz.distance import Levenshtein
 from rouge_score import rouge_scorer, tokenizers
-from sacrebleu.metrics import BLEU, CHRF, TER
 
+from mcp_eval_server.error_rates import ERROR_RATE_METRICS, error_rate
 from mcp_eval_server.errors import InvalidInputError
+from mcp_eval_server.inputs import MetricOptions
+from mcp_eval_server.result_warnings import ResultWarning
+from mcp_eval_server.squad import exact_match, normalize_answer, squad_v2, token_f1
+from mcp_eval_server.strict_arguments import closest, suggest
+from mcp_eval_server.translation import SACREBLEU_METRICS, sacrebleu_metric
 
-SACREBLEU_METRICS = ("bleu", "chrf", "ter")
+__all__ = ["ALL_METRICS", "UnicodeTokenizer", "compute_metrics", "exact_match", "normalize_answer", "token_f1"]
+
 ROUGE_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-SQUAD_METRICS = ("exact_match", "f1")
+SQUAD_METRICS = ("exact_match", "f1", "squad_v2")
 EDIT_METRICS = ("levenshtein", "normalized_similarity")
 MAX_ITEMS = 200_000
-ALL_METRICS = SACREBLEU_METRICS + ROUGE_METRICS + SQUAD_METRICS + EDIT_METRICS
+ALL_METRICS = SACREBLEU_METRICS + ROUGE_METRICS + SQUAD_METRICS + ERROR_RATE_METRICS + EDIT_METRICS
+# metrics that accept an item with no reference at all (an unanswerable question)
+_NO_REFERENCE_OK = {"squad_v2"}
 
 # Han, Hiragana, Katakana and Thai have no spaces between words: each character becomes a token, the usual
 # practice for ROUGE on these scripts, so a partial overlap does not collapse to one giant token.
@@ -56,38 +64,24 @@ class UnicodeTokenizer(tokenizers.Tokenizer):
         return [self._stemmer.stem(t) if len(t) > 3 and _ASCII_TOKEN.match(t) else t for t in tokens]
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lowercase, drop punctuation and the articles a/an/the, collapse whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+def parse_options(options: dict[str, Any] | MetricOptions | None) -> MetricOptions:
+    """Options as a `MetricOptions`; an unknown key is refused with the closest valid name.
 
-
-_PUNCT = frozenset(string.punctuation)
-
-
-def exact_match(prediction: str, references: Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals any normalised reference (SQuAD `metric_max_over_ground_truths`)."""
-    pred = normalize_answer(prediction)
-    return max(float(pred == normalize_answer(ref)) for ref in references)
-
-
-def _token_f1(prediction: str, reference: str) -> float:
-    pred_tokens = normalize_answer(prediction).split()
-    ref_tokens = normalize_answer(reference).split()
-    common = Counter(pred_tokens) & Counter(ref_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0.0
-    precision = num_same / len(pred_tokens)
-    recall = num_same / len(ref_tokens)
-    return (2 * precision * recall) / (precision + recall)
-
-
-def token_f1(prediction: str, references: Sequence[str]) -> float:
-    """SQuAD v1.1 token-overlap F1, max over references."""
-    return max(_token_f1(prediction, ref) for ref in references)
+    Raises:
+        InvalidInputError: an unknown option or a value of the wrong type.
+    """
+    if isinstance(options, MetricOptions):
+        return options
+    raw = dict(options or {})
+    unknown = [k for k in raw if k not in MetricOptions.model_fields]
+    if unknown:
+        raise InvalidInputError("options: " + suggest(unknown[0], MetricOptions.model_fields))
+    try:
+        return MetricOptions.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"options.{where}: {first['msg']}") from exc
 
 
 def validate_inputs(predictions: Sequence[str], references: Sequence[Sequence[str]], metrics: Sequence[str]) -> None:
@@ -105,64 +99,28 @@ def validate_inputs(predictions: Sequence[str], references: Sequence[Sequence[st
             f"predictions has {len(predictions)} items but references has {len(references)}: "
             "pass one list of reference strings per prediction"
         )
-    for i, refs in enumerate(references):
-        if isinstance(refs, str) or not refs:
-            raise InvalidInputError(f'references[{i}] must be a non-empty list of strings, e.g. ["the answer"]')
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown or not metrics:
-        raise InvalidInputError(f"unknown or missing metrics {unknown}; choose from {list(ALL_METRICS)}")
+        close = closest(unknown[0], ALL_METRICS) if unknown else None
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise InvalidInputError(f"unknown or missing metrics {unknown}{hint}; choose from {list(ALL_METRICS)}")
+    needs_reference = sorted(set(metrics) - _NO_REFERENCE_OK)
+    for i, refs in enumerate(references):
+        if isinstance(refs, str):
+            raise InvalidInputError(f'references[{i}] must be a list of strings, e.g. ["the answer"]')
+        if not refs and needs_reference:
+            raise InvalidInputError(
+                f'references[{i}] must be a non-empty list of strings, e.g. ["the answer"]: {needs_reference} need '
+                "a reference (only squad_v2 reads an empty list as an unanswerable question)"
+            )
 
 
-def _sacrebleu_metric(name: str, options: dict[str, Any], sentence: bool) -> BLEU | CHRF | TER:
-    if name == "bleu":
-        return BLEU(
-            tokenize=options.get("tokenize"),
-            lowercase=bool(options.get("lowercase", False)),
-            effective_order=sentence,
-        )
-    if name == "chrf":
-        return CHRF(word_order=int(options.get("chrf_word_order", 0)), lowercase=bool(options.get("lowercase", False)))
-    # TER is case-insensitive by default in sacrebleu (BLEU and chrF are not); keep each library's default.
-    return TER(case_sensitive=not options["lowercase"]) if "lowercase" in options else TER()
-
-
-def _sacrebleu(
-    name: str, preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int
-) -> dict:
-    """Corpus score (not the mean of sentence scores) plus sentence scores for the first `limit` items."""
-    metric = _sacrebleu_metric(name, opts, sentence=False)
-    width = max(len(r) for r in refs)
-    # sacrebleu takes None for "no k-th reference for this item" (its type hints say otherwise)
-    streams: list[Any] = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
-    corpus = metric.corpus_score(list(preds), streams)
-    sentence_metric = _sacrebleu_metric(name, opts, sentence=True)
-    per_item = [
-        sentence_metric.sentence_score(p, list(r)).score for p, r in zip(preds[:limit], refs[:limit], strict=True)
-    ]
-    result: dict[str, Any] = {
-        "score": corpus.score,
-        "scale": "0-100",
-        "signature": str(metric.get_signature()),
-        "per_item": per_item,
-    }
-    if name == "bleu":
-        result |= {
-            "precisions": corpus.precisions,
-            "bp": corpus.bp,
-            "sys_len": corpus.sys_len,
-            "ref_len": corpus.ref_len,
-        }
-    return result
-
-
-def _rouge(
-    types: list[str], preds: Sequence[str], refs: Sequence[Sequence[str]], opts: dict[str, Any], limit: int
-) -> dict:
+def _rouge(types: list[str], preds: Sequence[str], refs: Sequence[Sequence[str]], stem: bool, limit: int) -> dict:
     """Mean precision/recall/F over items; each item takes the reference with the best F (rouge-score `score_multi`)."""
     scorer = rouge_scorer.RougeScorer(
         types,
-        use_stemmer=bool(opts.get("use_stemmer", False)),
-        tokenizer=UnicodeTokenizer(bool(opts.get("use_stemmer"))),
+        use_stemmer=stem,
+        tokenizer=UnicodeTokenizer(stem),
     )
     sums = {t: [0.0, 0.0, 0.0] for t in types}
     per_item: dict[str, list[float]] = {t: [] for t in types}
@@ -212,33 +170,46 @@ def compute_metrics(
     predictions: Sequence[str],
     references: Sequence[Sequence[str]],
     metrics: Sequence[str],
-    options: dict[str, Any] | None = None,
+    options: dict[str, Any] | MetricOptions | None = None,
 ) -> dict[str, Any]:
     """Compute the requested metrics; per-item values are returned for the first `per_item_limit` items only.
 
-    Options: `tokenize` (sacrebleu tokenizer, default 13a), `lowercase`, `chrf_word_order` (2 gives chrF++),
-    `use_stemmer` (ROUGE), `per_item_limit` (default 100, 0 disables per-item values).
+    Options (`MetricOptions`): `tokenize` (sacrebleu BLEU tokenizer, default 13a), `lowercase`, `chrf_word_order`
+    (2 gives chrF++), TER's `normalized`, `asian_support`, `case_sensitive`, `no_punct`, `use_stemmer` (ROUGE),
+    `per_item_limit` (default 100, 0 disables per-item values).
 
     Raises:
-        InvalidInputError: see `validate_inputs`; also a bad option value.
+        InvalidInputError: see `validate_inputs` and `parse_options`; also an option sacrebleu refuses.
     """
-    opts = dict(options or {})
+    opts = parse_options(options)
     validate_inputs(predictions, references, metrics)
-    limit = opts.get("per_item_limit", 100)
-    if not isinstance(limit, int) or limit < 0:
-        raise InvalidInputError("options.per_item_limit must be a non-negative integer")
+    limit = opts.per_item_limit
     preds = list(predictions)
     refs = [list(r) for r in references]
     out: dict[str, Any] = {}
+    warnings: list[ResultWarning] = []
     for name in SACREBLEU_METRICS:
         if name in metrics:
-            out[name] = _sacrebleu(name, preds, refs, opts, limit)
+            out[name], found = sacrebleu_metric(name, preds, refs, opts, limit)
+            warnings += found
+    for name in ERROR_RATE_METRICS:
+        if name in metrics:
+            out[name], found = error_rate(name, preds, refs, limit)
+            warnings += found
     rouge_types = [t for t in ROUGE_METRICS if t in metrics]
     if rouge_types:
-        out |= _rouge(rouge_types, preds, refs, opts, limit)
-    for name in SQUAD_METRICS + EDIT_METRICS:
+        out |= _rouge(rouge_types, preds, refs, opts.use_stemmer, limit)
+    if "squad_v2" in metrics:
+        out["squad_v2"] = squad_v2(preds, refs, limit)
+    for name in ("exact_match", "f1", *EDIT_METRICS):
         if name in metrics:
             out[name] = _per_item_metric(name, preds, refs, limit)
     n = len(preds)
     returned = min(n, limit)
-    return {"metrics": out, "total_items": n, "returned_items": returned, "truncated": returned < n}
+    return {
+        "metrics": out,
+        "total_items": n,
+        "returned_items": returned,
+        "truncated": returned < n,
+        "warnings": warnings,
+    }

@@ -1,7 +1,8 @@
 """Output models of the MCP tools: they give each tool an `outputSchema` and validate its `structuredContent`.
 
 Each model names the fields a client can rely on and allows extra ones (`extra="allow"`), so domain functions can
-add detail without a schema change. No `mcp` import: these are plain pydantic models.
+add detail without a schema change. Every model has `warnings` (see `result_warnings.py`): always present, `[]`
+when there is nothing to say. No `mcp` import: these are plain pydantic models.
 """
 
 from __future__ import annotations
@@ -11,10 +12,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ToolWarning(BaseModel):
+    """Something the caller must know to read the result right: a stable `code` and a sentence saying what to do."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(description="stable snake_case code, e.g. undefined_statistic, judge_failed")
+    message: str = Field(description="what happened and what to do about it")
+
+
 class _Open(BaseModel):
     """Result models name their main fields for the output schema and allow the rest."""
 
     model_config = ConfigDict(extra="allow")
+    warnings: list[ToolWarning] = Field(
+        default_factory=list, description="what may make this result misleading; [] when nothing"
+    )
 
 
 class MetricsResult(_Open):
@@ -26,7 +38,9 @@ class MetricsResult(_Open):
 
 class JudgedResult(_Open):
     judge: dict[str, Any] = Field(description="name, kind, model and method of the judge that produced the verdicts")
-    usage: dict[str, Any] | None = Field(default=None, description="calls, cache hits, tokens and cost")
+    usage: dict[str, Any] | None = Field(
+        default=None, description="calls, cache hits, tokens and cost; a total is null when unknown (unknown_reason)"
+    )
 
 
 class ScoreResult(JudgedResult):

@@ -3,7 +3,8 @@
 One connection per process, used from the event-loop thread only; every statement is short, so blocking the loop
 for it costs less than a thread hop. WAL mode lets a second process (the CLI, a notebook) read while we write.
 The cache stores the judge's raw reply text keyed by a hash of everything that determines it (provider kind,
-base URL, model, messages, temperature); it never stores API keys or headers.
+base URL, model, messages, temperature), and only replies the judge accepted as a valid verdict; it never stores
+API keys or headers.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class Store:
             "INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?)",
             (key, reply, input_tokens, output_tokens, model, time.time()),
         )
+
+    def cache_delete(self, key: str) -> None:
+        """Forget one cached reply (the judge found it invalid)."""
+        self.conn.execute("DELETE FROM judge_cache WHERE key = ?", (key,))
 
     # runs --------------------------------------------------------------------------------------------------
     def save_run(

@@ -32,16 +32,25 @@ class Completion:
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    cache_key: str | None = None  # set by caching backends; the reply is stored only once `remember` is called
 
 
 class Backend(Protocol):
-    """Anything that answers a system prompt plus chat messages with text."""
+    """Anything that answers a system prompt plus chat messages with text.
+
+    A caching backend never stores a reply on its own: the judge calls `remember` once the reply validated as a
+    verdict and `forget` when a cached reply did not, so a bad reply is never served again.
+    """
 
     name: str
     kind: str
     model: str
 
     async def complete(self, system: str, messages: list[dict[str, str]]) -> Completion: ...
+
+    def remember(self, completion: Completion) -> None: ...
+
+    def forget(self, completion: Completion) -> None: ...
 
 
 @dataclass
@@ -62,15 +71,21 @@ class UsageMeter:
         )
 
     def summary(self, max_calls: int = 20) -> dict[str, Any]:
-        costs = [c["cost_usd"] for c in self.calls]
-        return {
-            "calls": len(self.calls),
-            "cache_hits": sum(1 for c in self.calls if c["cached"]),
-            "input_tokens": sum(c["input_tokens"] or 0 for c in self.calls),
-            "output_tokens": sum(c["output_tokens"] or 0 for c in self.calls),
-            "cost_usd": None if any(x is None for x in costs) or not costs else round(sum(costs), 6),
-            "per_call": self.calls[:max_calls],
-        }
+        """Totals; a total is null (with `unknown_reason`) when any call did not report it, never a partial sum."""
+        out: dict[str, Any] = {"calls": len(self.calls), "cache_hits": sum(1 for c in self.calls if c["cached"])}
+        reasons = []
+        for key in ("input_tokens", "output_tokens", "cost_usd"):
+            values = [c[key] for c in self.calls]
+            out[key] = None if any(v is None for v in values) else sum(values)
+        if out["input_tokens"] is None or out["output_tokens"] is None:
+            reasons.append("the judge backend reported no token counts for some calls (MCP sampling never does)")
+        if out["cost_usd"] is None:
+            reasons.append("cost needs price_in_per_mtok and price_out_per_mtok in the judge's config and token counts")
+        else:
+            out["cost_usd"] = round(out["cost_usd"], 6)
+        out["unknown_reason"] = "; ".join(reasons) or None
+        out["per_call"] = self.calls[:max_calls]
+        return out
 
 
 @dataclass(frozen=True)

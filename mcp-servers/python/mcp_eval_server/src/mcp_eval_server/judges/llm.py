@@ -3,6 +3,7 @@
 The model's reply is parsed leniently (code fences and surrounding prose are tolerated) and validated strictly
 (every criterion present, integer scores inside the scale, one verdict per claim). An invalid reply gets exactly
 one repair request that quotes the problem; a second failure raises `JudgeFailedError` rather than guessing.
+Only a reply that validated is remembered by a caching backend, so an invalid reply is never cached.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ class LLMJudge:
             completion = await self.backend.complete(prompts.SYSTEM, messages)
             self.usage.add(completion)
             try:
-                return validate(extract_json(completion.text))
+                verdict = validate(extract_json(completion.text))
             except VerdictError as exc:
+                self.backend.forget(completion)  # a cached bad reply must not come back next time
                 if attempt == 1:
                     raise JudgeFailedError(
                         f"judge {self.backend.name!r} returned an invalid verdict twice ({exc}); "
@@ -83,6 +85,9 @@ class LLMJudge:
                     {"role": "assistant", "content": completion.text},
                     {"role": "user", "content": prompts.REPAIR.format(error=exc)},
                 ]
+                continue
+            self.backend.remember(completion)
+            return verdict
         raise AssertionError("unreachable")
 
     async def score(

@@ -1,8 +1,13 @@
 """HTTP judge backends: OpenAI-compatible chat completions and Anthropic Messages over one pooled httpx client.
 
 OpenAI-compatible covers OpenAI, Azure (base URL + `headers`), Ollama, vLLM and LM Studio. Requests use
-temperature 0 and, where supported, JSON mode. 429 and 5xx are retried honouring `retry-after` (capped), timeouts
-and connection errors with exponential backoff; identical requests are answered from the SQLite cache.
+temperature 0 and, where supported, JSON mode. One judge call has one total deadline (`deadline_s`, from
+MCP_EVAL_TIMEOUT_S, default 60 s) that covers every attempt, backoff and `retry-after` wait: an attempt gets at most
+the time that is left (and at most `attempt_timeout_s` when set), a wait that would end past the deadline is not
+started, and an outer cancel scope enforces the bound whatever the transport does. Within it, 429/5xx/408/409
+are retried honouring `retry-after` (capped), timeouts and connection errors with exponential backoff. Identical
+requests are answered from the SQLite cache unless `use_cache` is off; a reply is stored only after the judge
+validated it (`remember`), so a bad reply is never served again.
 
 Never: log or return the API key or request headers; call the network before the first judge request.
 """
@@ -45,7 +50,15 @@ class HTTPBackend:
     """One configured HTTP judge; shares the process-wide pooled `httpx.AsyncClient`."""
 
     def __init__(
-        self, cfg: JudgeConfig, api_key: str | None, client: httpx.AsyncClient, store: Store | None, max_retries: int
+        self,
+        cfg: JudgeConfig,
+        api_key: str | None,
+        client: httpx.AsyncClient,
+        store: Store | None,
+        max_retries: int,
+        deadline_s: float = 60.0,
+        attempt_timeout_s: float | None = None,
+        use_cache: bool = True,
     ) -> None:
         self.cfg = cfg
         self.name: str = cfg.name
@@ -53,8 +66,10 @@ class HTTPBackend:
         self.model: str = cfg.model
         self._key = api_key
         self._client = client
-        self._store = store
         self._max_retries = max_retries
+        self.deadline_s = deadline_s
+        self.attempt_timeout_s = attempt_timeout_s
+        self._cache = store if use_cache else None
 
     def __repr__(self) -> str:  # keeps the key out of tracebacks and logs
         return f"HTTPBackend(name={self.name!r}, kind={self.kind!r}, model={self.model!r})"
@@ -126,17 +141,17 @@ class HTTPBackend:
             ) from exc
 
     async def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
-        """Send one chat request (or answer it from the cache).
+        """Send one chat request (or answer it from the cache), within the total deadline.
 
         Raises:
-            JudgeFailedError: retries exhausted, a non-retryable HTTP status, or an unreadable body.
+            JudgeFailedError: deadline exceeded, retries exhausted, a non-retryable HTTP status, or an unreadable body.
         """
         url, headers, body = self._request(system, messages)
         key = self._cache_key(url, body)
-        if self._store is not None and (hit := self._store.cache_get(key)) is not None:
+        if self._cache is not None and (hit := self._cache.cache_get(key)) is not None:
             c_text, c_in, c_out, c_model = hit
-            return Completion(c_text, c_model, c_in, c_out, self._cost(c_in, c_out), cached=True)
-        response = await self._send(url, headers, body)
+            return Completion(c_text, c_model, c_in, c_out, self._cost(c_in, c_out), cached=True, cache_key=key)
+        response = await self._send_within_deadline(url, headers, body)
         try:
             data = response.json()
         except ValueError as exc:
@@ -144,28 +159,68 @@ class HTTPBackend:
                 f"judge {self.name!r}: provider returned non-JSON body (HTTP {response.status_code})"
             ) from exc
         text, t_in, t_out, model = self._parse(data)
-        if self._store is not None:
-            self._store.cache_put(key, text, t_in, t_out, model)
-        return Completion(text, model, t_in, t_out, self._cost(t_in, t_out))
+        return Completion(text, model, t_in, t_out, self._cost(t_in, t_out), cache_key=key)
 
-    async def _send(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:
+    def remember(self, completion: Completion) -> None:
+        """Store a reply the judge accepted, so an identical request is answered from the cache."""
+        if self._cache is not None and completion.cache_key and not completion.cached:
+            c = completion
+            self._cache.cache_put(c.cache_key, c.text, c.input_tokens, c.output_tokens, c.model)  # type: ignore[arg-type]
+
+    def forget(self, completion: Completion) -> None:
+        """Drop a cached reply the judge rejected (e.g. stored by an older version)."""
+        if self._cache is not None and completion.cache_key and completion.cached:
+            self._cache.cache_delete(completion.cache_key)
+
+    async def _send_within_deadline(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:
+        deadline = time.monotonic() + self.deadline_s
+        attempts: list[str] = []
+        try:
+            with anyio.fail_after(self.deadline_s):
+                return await self._send(url, headers, body, deadline, attempts)
+        except TimeoutError as exc:
+            raise JudgeFailedError(self._deadline_message(attempts)) from exc
+
+    def _deadline_message(self, attempts: list[str]) -> str:
+        tried = "; ".join(attempts) if attempts else "the first attempt got no answer"
+        return (
+            f"judge {self.name!r} ({self.kind} at {self.cfg.base_url}) gave no verdict within the "
+            f"{self.deadline_s:g} s deadline for one judge call (MCP_EVAL_TIMEOUT_S; it covers every retry): {tried}. "
+            "Check that the provider answers, or raise MCP_EVAL_TIMEOUT_S for a slow model."
+        )
+
+    def _attempt_timeout(self, deadline: float) -> httpx.Timeout:
+        left = max(deadline - time.monotonic(), 0.001)
+        per_attempt = min(left, self.attempt_timeout_s or left)
+        return httpx.Timeout(per_attempt, connect=min(10.0, per_attempt))
+
+    async def _send(
+        self, url: str, headers: dict[str, str], body: dict[str, Any], deadline: float, attempts: list[str]
+    ) -> httpx.Response:
         last = "no attempt made"
         for attempt in range(self._max_retries + 1):
             backoff = min(0.5 * 2**attempt, MAX_RETRY_AFTER_S)
+            timeout = self._attempt_timeout(deadline)
             try:
-                response = await self._client.post(url, headers=headers, json=body, params=self.cfg.query)
+                response = await self._client.post(
+                    url, headers=headers, json=body, params=self.cfg.query, timeout=timeout
+                )
             except httpx.TimeoutException:
-                last = f"timed out after {self._client.timeout.read}s"
+                last = f"attempt {attempt + 1} timed out after {timeout.read:.3g} s"
             except httpx.TransportError as exc:
-                last = f"connection failed ({type(exc).__name__})"
+                last = f"attempt {attempt + 1}: connection failed ({type(exc).__name__})"
             else:
                 if response.status_code < 400:
                     return response
-                last = f"HTTP {response.status_code}: {self._redact(response.text[:200])}"
+                last = f"attempt {attempt + 1}: HTTP {response.status_code}: {self._redact(response.text[:200])}"
                 if response.status_code not in _RETRY_STATUS:
                     break
                 backoff = parse_retry_after(response.headers.get("retry-after"), backoff)
+            attempts.append(last)
             logger.warning("judge %s attempt %d failed: %s", self.name, attempt + 1, last)
             if attempt < self._max_retries:
+                if time.monotonic() + backoff >= deadline:
+                    last += f"; the next retry (after {backoff:g} s) would end past the {self.deadline_s:g} s deadline"
+                    break
                 await anyio.sleep(backoff)
         raise JudgeFailedError(f"judge {self.name!r} ({self.kind} at {self.cfg.base_url}) failed: {last}")

@@ -41,6 +41,12 @@ class SamplingBackend:
         self.model = model or self.model
         return Completion(text=text, model=self.model)
 
+    def remember(self, completion: Completion) -> None:
+        """Nothing to store: sampling replies are never cached."""
+
+    def forget(self, completion: Completion) -> None:
+        """Nothing was stored."""
+
 
 @dataclass
 class SamplingRounds:
