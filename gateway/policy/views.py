@@ -23,6 +23,7 @@ from gateway.config import PolicyRule, ToolFilter
 from gateway.policy.auth import Identity
 
 _NOTHING = re.compile(r"(?!)")
+_MEMORY = 65_536  # remembered decisions per policy (a new policy is built on every config change)
 
 
 def compile_globs(globs: Iterable[str]) -> re.Pattern[str]:
@@ -77,9 +78,19 @@ class ToolPolicy:
     def __init__(self, rules: list[PolicyRule], filters: Mapping[str, ToolFilter]) -> None:
         self._rules = [_Rule.build(rule) for rule in rules]
         self._filters = {server: _Filter.build(tool_filter) for server, tool_filter in filters.items()}
+        self._decided: dict[tuple[Identity, str, str | None], bool] = {}  # answers are pure: remember them (bounded)
 
     def allows(self, identity: Identity, server: str, tool: str) -> bool:
         """True when `tool` (original name) of server `server` (slug) is visible to and callable by `identity`."""
+        key = (identity, server, tool)
+        known = self._decided.get(key)
+        if known is None:
+            if len(self._decided) >= _MEMORY:
+                self._decided.clear()
+            known = self._decided[key] = self._allows(identity, server, tool)
+        return known
+
+    def _allows(self, identity: Identity, server: str, tool: str) -> bool:
         server_filter = self._filters.get(server)
         if server_filter is not None and not server_filter.publishes(tool):
             return False
@@ -94,6 +105,15 @@ class ToolPolicy:
 
         Resources and prompts, which have no tool name, follow this answer.
         """
+        key = (identity, server, None)
+        known = self._decided.get(key)
+        if known is None:
+            if len(self._decided) >= _MEMORY:
+                self._decided.clear()
+            known = self._decided[key] = self._allows_server(identity, server)
+        return known
+
+    def _allows_server(self, identity: Identity, server: str) -> bool:
         server_filter = self._filters.get(server)
         if server_filter is not None and not server_filter.allows_any:
             return False

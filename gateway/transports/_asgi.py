@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from gateway import jsonrpc
-from gateway.errors import MessageTooLarge
+from gateway.core import jsonrpc
+from gateway.core.errors import MessageTooLarge
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 

@@ -2,7 +2,10 @@
 
 `put` never blocks the router. A reader too slow to keep `limit` messages drained is cut off at once:
 the response is cancelled (even mid-write), the overflow is logged, and the session's later messages take
-another path (see `ClientSession.deliver`); a legacy SSE session ends with its stream. Keep-alive
+another path (see `ClientSession.deliver`); a legacy SSE session ends with its stream. Only messages the
+client did not ask for (notifications, server requests) count towards `limit`: the replies to its own
+requests are bounded by what it sent (a batch is capped), so a prompt reader is never cut off by its own
+answers; a hard cap of `REPLY_FACTOR × limit` replies still bounds a client that never reads. Keep-alive
 comments and the per-write send timeout come from sse-starlette.
 """
 
@@ -18,11 +21,13 @@ import structlog
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from gateway.jsonrpc import Message
+from gateway.core import tracing
+from gateway.core.jsonrpc import Message
 
 log = structlog.get_logger("gateway.sse")
 
 SEND_TIMEOUT = 30.0  # seconds a single write may block before the reader is dropped
+REPLY_FACTOR = 16  # replies to the client's own requests that may queue, as a multiple of `limit`
 _END = object()
 
 
@@ -34,13 +39,17 @@ class SSEOutbox:
         self._next_id = first_event_id
         self._head: list[Any] = []  # items taken by `get` and handed back with `unget`
         self._overflow = asyncio.Event()
+        self._unsolicited = 0  # queued messages that are not replies (what a slow reader is judged by)
         self.closed = False
 
     async def get(self) -> Any:
         """The next queued message (for callers that look before deciding how to answer)."""
         if self._head:
             return self._head.pop()
-        return await self._queue.get()
+        item = await self._queue.get()
+        if isinstance(item, dict) and "method" in item:
+            self._unsolicited -= 1
+        return item
 
     async def next_message(self) -> Message | None:
         """The next message, or None once the stream is closed or overflowed."""
@@ -68,12 +77,16 @@ class SSEOutbox:
     def put(self, message: Message) -> bool:
         if self.closed:
             return False
-        if self._queue.qsize() >= self._limit:
+        unsolicited = "method" in message
+        if (self._unsolicited if unsolicited else self._queue.qsize()) >= self._limit * (
+            1 if unsolicited else REPLY_FACTOR
+        ):
             self.closed = True
             self._queue.put_nowait(_END)
             self._overflow.set()
-            log.warning("sse_reader_too_slow", session=self.session_id, queued=self._limit)
+            log.warning("sse_reader_too_slow", session=self.session_id, queued=self._queue.qsize())
             return False
+        self._unsolicited += unsolicited
         self._queue.put_nowait(message)
         return True
 
@@ -91,6 +104,8 @@ class SSEOutbox:
                     return
                 event_id = self._next_id() if self._next_id else None
                 yield ServerSentEvent(orjson.dumps(item).decode(), event="message", id=event_id)
+                if tracing.enabled:  # harbor tracing hook: written to the client
+                    tracing.written(self.session_id, (item,))
                 if until is not None and until(item):
                     return
         finally:

@@ -17,9 +17,9 @@ from typing import Any
 
 from sse_starlette import ServerSentEvent
 
-from gateway import jsonrpc
-from gateway.jsonrpc import Message, RequestId
-from gateway.session import ClientSession
+from gateway.core import jsonrpc, tracing
+from gateway.core.jsonrpc import Message, RequestId
+from gateway.session.client import ClientSession
 from gateway.transports._outbox import SSEOutbox
 
 RESUME_WINDOW = 10.0  # seconds a dropped stream waits for its client (the SDK retries twice, 2 s apart)
@@ -30,8 +30,10 @@ _keys = itertools.count(1)
 
 
 class ResumableStream:
-    def __init__(self, session: ClientSession, outbox: SSEOutbox, release: Callable[[], None]) -> None:
-        self.key = str(next(_keys))
+    def __init__(
+        self, session: ClientSession, outbox: SSEOutbox, release: Callable[[], None], prefix: str = ""
+    ) -> None:
+        self.key = f"{prefix}{next(_keys)}"  # `prefix` names the replica, when there are several
         self.session = session
         self.outbox = outbox
         self.waiting: set[RequestId] = set()  # the stream's requests not yet answered on it
@@ -70,6 +72,8 @@ class ResumableStream:
                     return
                 data = self.record(message)
                 yield self._event(data, len(self.sent))
+                if tracing.enabled:  # harbor tracing hook: written to the client
+                    tracing.written(self.session.id, (message,))
         finally:
             self.attached = False
 

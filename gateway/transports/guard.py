@@ -2,7 +2,9 @@
 
 Stateless and cheap: a few header comparisons per request, nothing allocated on the happy path.
 - Host: when the gateway is bound to loopback, only loopback host names are served (421 otherwise), so a
-  web page whose DNS name was rebound to 127.0.0.1 cannot reach it.
+  web page whose DNS name was rebound to 127.0.0.1 cannot reach it. `allowed_hosts` adds names (the public name
+  a reverse proxy on this machine passes on with `proxy_set_header Host $http_host`); set, they are checked
+  on any bind.
 - Origin: a request carrying an Origin that is neither loopback nor in `allowed_origins` gets 403; a
   request without Origin (every non-browser client) is allowed.
 - Token: with a token configured, `Authorization: Bearer <token>` is required (401), compared in
@@ -19,11 +21,11 @@ from typing import Any
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import errors
-from gateway.transports._asgi import send_error
+from gateway.core import errors
+from gateway.transports._asgi import identity_of, send_error
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/_harbor/peer/call"})  # probes; replicas prove a secret
 
 
 def host_name(value: str) -> str:
@@ -46,11 +48,13 @@ class Guard:
         token: str | None,
         allowed_origins: Iterable[str] = (),
         check_host: bool = True,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.app = app
         self._token = f"Bearer {token}".encode() if token else None
         self._origins = frozenset(o.rstrip("/") for o in allowed_origins)
-        self._check_host = check_host
+        self._hosts = LOOPBACK_HOSTS | frozenset(h.lower() for h in allowed_hosts)
+        self._check_host = check_host or bool(self._hosts - LOOPBACK_HOSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -64,8 +68,14 @@ class Guard:
                 origin = value
             elif key == b"authorization":
                 auth = value
-        if self._check_host and host is not None and host_name(host.decode("latin-1").lower()) not in LOOPBACK_HOSTS:
-            await send_error(send, 421, errors.INVALID_REQUEST, "Misdirected Request: Host is not a loopback name")
+        if self._check_host and host is not None and host_name(host.decode("latin-1").lower()) not in self._hosts:
+            await send_error(
+                send,
+                421,
+                errors.INVALID_REQUEST,
+                "Misdirected Request: Host is not a loopback name nor in gateway.allowed_hosts "
+                "(behind a proxy: pass the client's Host on, e.g. nginx `proxy_set_header Host $http_host`)",
+            )
             return
         if origin is not None and not self._origin_ok(origin.decode("latin-1")):
             await send_error(send, 403, errors.INVALID_REQUEST, "Forbidden: Origin not allowed (see --allow-origin)")
@@ -99,20 +109,28 @@ class Authenticate:
         *,
         authenticate: Callable[[str | None], Any],
         open_paths: Iterable[str],
+        open_prefixes: Iterable[str] = (),
         blocking: Callable[[], bool] = lambda: False,
+        lookup: Callable[[str | None], Any] | None = None,
     ) -> None:
         self.app = app
         self._authenticate = authenticate
         self._open = frozenset(open_paths)
+        self._open_prefixes = tuple(open_prefixes)
         self._blocking = blocking  # true when authenticating may do I/O (a JWKS URL): run it off the loop
+        self._lookup = lookup  # answers known credentials without I/O, before a worker thread is considered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._open:
-            await self.app(scope, receive, send)
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] != "http" or path in self._open or path.startswith(self._open_prefixes) or identity_of(scope):
+            await self.app(scope, receive, send)  # open, or an identity already set by `ProtectedResource` (OAuth)
             return
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
         try:
-            if self._blocking():
+            identity = self._lookup(header) if self._lookup is not None else None
+            if identity is not None:
+                pass  # answered from memory: no I/O, no worker thread
+            elif self._blocking():
                 identity = await anyio.to_thread.run_sync(self._authenticate, header)
             else:
                 identity = self._authenticate(header)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.jsonrpc import Message, RequestId
+from gateway.core.jsonrpc import Message, RequestId
 
 
 class Listener(Protocol):
@@ -33,5 +33,5 @@ class Upstream(Protocol):
     def send(self, message: Message) -> None:
         """Queue one message. Raises UpstreamError when the upstream cannot take it."""
 
-    async def close(self) -> None:
-        """Stop, gracefully first; idempotent."""
+    async def close(self, quick: bool = False) -> None:
+        """Stop, gracefully first (briefly when `quick`: the gateway itself is stopping); idempotent."""

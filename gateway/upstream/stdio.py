@@ -1,7 +1,9 @@
 """A stdio MCP server as an upstream: one child process, JSON-RPC lines on its stdin and stdout.
 
-The child is spawned without a shell (the command is already a list), in its own process group, with
-stdout read through a `LineSplitter` so an oversized line costs one error, not the session. Its stderr
+The child is spawned without a shell (the command is already a list), in its own process group, with the
+environment it is given and nothing else (callers build it with `gateway.core.environment.child_environment`:
+the gateway's own variables never leak to a child that did not ask for them), with stdout read through a
+`LineSplitter` so an oversized line costs one error, not the session. Its stderr
 is copied to ours line by line, prefixed with the server's name. Messages arrive through an asyncio
 subprocess protocol: no reader task, no extra hop between the pipe and the router.
 
@@ -18,18 +20,23 @@ import contextlib
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Mapping, Sequence
 
-from gateway import jsonrpc
-from gateway.errors import ParseError, ProtocolError, UpstreamError
-from gateway.framing import LineSplitter
-from gateway.jsonrpc import Message
+from gateway.core import jsonrpc
+from gateway.core.environment import child_environment
+from gateway.core.errors import ParseError, ProtocolError, UpstreamError
+from gateway.core.framing import LineSplitter
+from gateway.core.jsonrpc import Message
 from gateway.upstream.base import Listener
 
 CLOSE_GRACE = 2.0
 TERM_GRACE = 2.0
+QUICK_GRACE = 0.3  # when the gateway itself is stopping (it must exit within a second): stdin closed and
+# SIGTERM at once, SIGKILL after this many seconds
 DRAIN_GRACE = 0.2
 MAX_STDIN_BACKLOG = 64 * 1024 * 1024  # bytes queued for a child that stopped reading its stdin
+STDERR_TAIL = 5  # last stderr lines kept to explain a failed start
 _STDERR_LINE_LIMIT = 64 * 1024
 
 
@@ -47,7 +54,8 @@ class StdioUpstream:
             raise ValueError("the stdio command is empty")
         self.argv = list(argv)
         self.name = name
-        self.env = {**os.environ, **(env or {})}
+        self.env = dict(env) if env is not None else child_environment()
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)  # what it said last, for failure reports
         self.cwd = cwd
         self.max_message_bytes = max_message_bytes
         self.pid: int | None = None
@@ -82,14 +90,22 @@ class StdioUpstream:
             raise UpstreamError(f"the {self.name} server is not reading its input; message refused")
         stdin.write(jsonrpc.encode(message) + b"\n")
 
-    async def close(self) -> None:
+    async def close(self, quick: bool = False) -> None:
+        """Stop the child (see the shutdown order above); `quick` waits `QUICK_GRACE` at each step instead."""
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             return
         self._stdin = None
         with contextlib.suppress(Exception):
             transport.get_pipe_transport(0).close()  # type: ignore[union-attr]
-        for sig, grace in ((None, CLOSE_GRACE), (signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, CLOSE_GRACE)):
+        steps: tuple[tuple[signal.Signals | None, float], ...] = (
+            (None, CLOSE_GRACE),
+            (signal.SIGTERM, TERM_GRACE),
+            (signal.SIGKILL, CLOSE_GRACE),
+        )
+        if quick:  # the gateway is exiting: no time to wait for an orderly exit, only for the signal to land
+            steps = ((signal.SIGTERM, QUICK_GRACE), (signal.SIGKILL, QUICK_GRACE))
+        for sig, grace in steps:
             if sig is not None:
                 self._signal_group(sig)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -156,6 +172,9 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         self._listener.frame_too_large(jsonrpc.sniff_id(head, tail), size)
 
     def _log_line(self, line: bytes) -> None:
+        text = line.rstrip(b"\r").decode(errors="replace").strip()
+        if text:
+            self._owner.stderr_tail.append(text[:300])
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.buffer.write(self._prefix + line.rstrip(b"\r") + b"\n")
             sys.stderr.buffer.flush()

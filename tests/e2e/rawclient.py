@@ -162,3 +162,42 @@ class LegacySSE:
 def text_of(message: dict[str, Any]) -> str:
     """The first text content of a tools/call response."""
     return message["result"]["content"][0]["text"]
+
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "harbor-tests", "version": "1"},
+}
+
+
+class Modern:
+    """The 2026-07-28 wire: one self-contained POST per request, envelope in `_meta`, routing headers set."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, meta: dict[str, Any] | None = None) -> None:
+        self.http = http
+        self.url = url
+        self.meta = meta or MODERN_META
+
+    async def initialize(self) -> None:
+        """Nothing to do: the modern era has no handshake (kept so load code treats every client alike)."""
+
+    async def request(self, request_id: Any, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**params, "_meta": self.meta}}
+        headers = {
+            "content-type": "application/json",
+            "accept": ACCEPT_BOTH,
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": method,
+        }
+        name = params.get("name") if method in ("tools/call", "prompts/get") else params.get("uri")
+        if isinstance(name, str):
+            headers["mcp-name"] = name
+        async with self.http.post(self.url, data=json.dumps(body).encode(), headers=headers) as resp:
+            text = await resp.text()
+            if "text/event-stream" in resp.headers.get("content-type", ""):
+                return parse_sse(text)
+            return [json.loads(text)] if text else []
+
+    async def call(self, request_id: Any, name: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.request(request_id, "tools/call", {"name": name, "arguments": arguments})

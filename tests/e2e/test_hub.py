@@ -127,16 +127,21 @@ async def test_merged_view_lists_and_calls_every_server_through_both_transports(
 
 
 def _shipped_config(tmp_path: Path) -> str:
-    """config/harbor.yaml as `make serve` runs it, with its files in the test's folder and server-everything added."""
+    """config/harbor.yaml as `make serve` runs it, with its files in the test's folder, plus the test fixture
+    (tests/configs/fixtures.yaml) and server-everything."""
     text = (ROOT / "config" / "harbor.yaml").read_text()
-    text = text.replace("${HARBOR_ROOT}/.venv/harbor-eval.sqlite3", str(tmp_path / "eval.sqlite3"))
+    text = text.replace(
+        "${HARBOR_ROOT}/.venv/harbor-eval-{identity}.sqlite3", str(tmp_path / "eval-{identity}.sqlite3")
+    )
     text = text.replace("${HARBOR_ROOT}/.venv/harbor-audit.jsonl", str(tmp_path / "audit.jsonl"))
+    text = text.replace("${HARBOR_ROOT}/.venv/harbor-sql-sample", str(tmp_path / "sql-sample"))
+    fixtures = (ROOT / "tests" / "configs" / "fixtures.yaml").read_text().split("mcpServers:\n", 1)[1]
     reference = f"""
   reference:
     command: {NODE_BIN / "node"}
     args: ["{SERVER_EVERYTHING}", "stdio"]
 """
-    return text.replace("\ngateway:\n", reference + "\ngateway:\n", 1)
+    return text.replace("\ngateway:\n", fixtures + reference + "\ngateway:\n", 1)
 
 
 async def _use_the_real_servers(client: Client) -> None:
@@ -157,6 +162,8 @@ async def _use_the_real_servers(client: Client) -> None:
         {"predictions": ["the cat sat"], "references": [["the cat sat"]], "metrics": ["exact_match", "bleu"]},
     )
     assert scored.structured_content and scored.structured_content["metrics"]["exact_match"]["score"] == 1.0
+    counted = await client.call_tool("sql__query", {"sql": "SELECT count(*) FROM orders"})
+    assert counted.structured_content and counted.structured_content["rows"] == [[3000]]
     assert _text(await client.call_tool("everything__echo", {"text": "e"})) == "e"
     assert "42" in _text(await client.call_tool("reference__get-sum", {"a": 40, "b": 2}))
 

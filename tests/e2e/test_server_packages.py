@@ -17,7 +17,7 @@ from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-PACKAGES = {"data_analysis_server": "data-analysis", "mcp_eval_server": "mcp-eval-server"}
+PACKAGES = {"data_analysis_server": "data-analysis", "mcp_eval_server": "mcp-eval-server", "sql_server": "sql"}
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> dict[str, object]:

@@ -91,6 +91,9 @@ ENV = {
 
 
 def _write(tmp_path: Path, text: str, name: str = "harbor.yaml") -> Path:
+    if "keys/jwks.json" in text:  # the full example's JWKS must exist: a missing one is a config error
+        (tmp_path / "keys").mkdir(exist_ok=True)
+        (tmp_path / "keys" / "jwks.json").write_text('{"keys": []}')
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -231,7 +234,7 @@ def test_every_problem_is_reported_at_once() -> None:
         ({"command": "x", "type": "sse"}, "`type: sse` needs `url`"),
         ({"command": "x", "request_timeout": 0}, "greater than 0"),
         ({"command": "x", "max_sessions": 0}, "greater than 0"),
-        ({"command": "x", "session_mode": "pooled"}, "'shared' or 'per-session'"),
+        ({"command": "x", "session_mode": "pooled"}, "'shared', 'per-session' or 'per-identity'"),
         ({"command": "x", "env": {"DEBUG": True}}, "mcpServers.s.env.DEBUG: must be a string (quote it in YAML)"),
     ],
 )
@@ -365,3 +368,75 @@ def test_environ_defaults_to_the_process_environment(tmp_path: Path, monkeypatch
 def test_config_models_construct_directly_without_path_resolution() -> None:
     config = HarborConfig(mcpServers={"a": ServerConfig(command="x", cwd="rel")})
     assert config.mcpServers["a"].cwd == "rel"
+
+
+def test_oauth_settings_are_checked_with_a_reason_for_each_problem() -> None:
+    def oauth(**settings: object) -> list[str]:
+        return _problems({"mcpServers": {"a": {"command": "x"}}, "gateway": {"auth": {"oauth": settings}}})
+
+    assert oauth(resource="https://harbor.example.com/mcp", authorization_servers=[]) == [
+        "gateway.auth.oauth.resource: `resource` must be the gateway's public origin (e.g. https://harbor.example.com),"
+        " without a path: each endpoint's resource is derived from it (…/mcp, …/servers/<name>/mcp)",
+        "gateway.auth.oauth.authorization_servers: List should have at least 1 item after validation, not 0",
+    ]
+    assert oauth(resource="http://harbor.example.com", authorization_servers=["https://a.example.com?x=1"]) == [
+        "gateway.auth.oauth.resource: `resource` must use https:// (plain http:// is only for loopback hosts)",
+        "gateway.auth.oauth.authorization_servers: entry [0] must not have a query or a fragment",
+    ]
+    assert oauth(
+        resource="https://h.example.com",
+        authorization_servers=["https://a.example.com", "https://b.example.com"],
+        jwks_url="https://a.example.com/keys",
+    ) == [
+        "gateway.auth.oauth: `jwks_url` names one key set but several `authorization_servers` are listed; drop it,"
+        " and each server's keys are found from its metadata (jwks_uri)"
+    ]
+    assert oauth(
+        resource="https://h.example.com",
+        authorization_servers=["https://a.example.com"],
+        algorithms=["HS256"],
+        scopes_supported=["read"],
+        required_scopes=["write"],
+    ) == [
+        "gateway.auth.oauth.algorithms[0]: Input should be 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',"
+        " 'ES256', 'ES384', 'ES512' or 'EdDSA'",
+    ]
+    settings = {
+        "resource": "HTTPS://H.Example.com/",
+        "authorization_servers": ["https://a.example.com"],
+        "audience": "x",
+    }
+    config = parse_config({"mcpServers": {"a": {"command": "x"}}, "gateway": {"auth": {"oauth": settings}}}, Path("."))
+    assert config.gateway.auth is not None and config.gateway.auth.oauth is not None
+    assert (config.gateway.auth.oauth.resource, config.gateway.auth.oauth.audience) == ("https://h.example.com", ["x"])
+
+
+def test_a_missing_jwks_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    text = (
+        "mcpServers: {a: {command: x}}\ngateway:\n  auth:\n    jwt: {algorithms: [RS256], jwks_file: keys/none.json}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text), ENV)
+    assert "gateway.auth.jwt.jwks_file" in str(caught.value) and "none.json does not exist" in str(caught.value)
+
+
+def test_cline_style_entries_paste_in_with_their_meaning(tmp_path: Path) -> None:
+    text = """
+mcpServers:
+  paused: {command: x, disabled: true, autoApprove: [read_file]}
+  slow: {command: y, timeout: 120, transportType: stdio}
+  remote: {url: "https://example.com/sse", transportType: sse}
+"""
+    config = load_config(_write(tmp_path, text), ENV)
+    assert config.mcpServers["paused"].enabled is False and config.mcpServers["paused"].autoApprove == ["read_file"]
+    assert config.mcpServers["slow"].request_timeout == 120 and config.mcpServers["remote"].kind == "sse"
+    with pytest.raises(ConfigError, match="`enabled` and `disabled` disagree"):
+        load_config(_write(tmp_path, "mcpServers: {a: {command: x, disabled: true, enabled: true}}"), ENV)
+
+
+def test_header_to_env_needs_a_child_of_its_own(tmp_path: Path) -> None:
+    text = "mcpServers: {a: {command: x, header_to_env: {X-Token: TOKEN}}}"
+    with pytest.raises(ConfigError, match="per-session` or `per-identity"):
+        load_config(_write(tmp_path, text), ENV)
+    ok = "mcpServers: {a: {command: x, session_mode: per-identity, header_to_env: {X-Token: TOKEN}, env_passthrough: [LANGUAGE]}}"
+    assert load_config(_write(tmp_path, ok), ENV).mcpServers["a"].max_identities == 64

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from gateway.framing import LineSplitter
+from gateway.core.framing import LineSplitter
 
 
 def collect(limit: int) -> tuple[LineSplitter, list[bytes], list[tuple[bytes, bytes, int]]]:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import jsonrpc
-from gateway.errors import ParseError, ProtocolError
+from gateway.core import jsonrpc
+from gateway.core.errors import ParseError, ProtocolError
 
 
 def test_encode_is_one_compact_line_even_for_pretty_input() -> None:
@@ -93,3 +93,30 @@ def test_sniff_id_recovers_ids_from_either_end_of_a_huge_frame(head: bytes, tail
 )
 def test_negotiate_echoes_supported_versions_only(requested: object, upstream: str, answer: str) -> None:
     assert jsonrpc.negotiate(requested, upstream) == answer
+
+
+def _nested_body(depth: int) -> bytes:
+    return b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [jsonrpc.MAX_DEPTH, 254, 1023, 5000])
+def test_decoder_refuses_what_the_encoder_could_not_write(depth: int) -> None:
+    body = _nested_body(depth)
+    with pytest.raises(jsonrpc.TooDeep, match=f"more than {jsonrpc.MAX_DEPTH} levels") as caught:
+        jsonrpc.decode(body)
+    assert jsonrpc.refused_id(None, body, caught.value) == 7
+
+
+def test_everything_the_decoder_accepts_can_be_encoded_again() -> None:
+    body = _nested_body(jsonrpc.MAX_DEPTH - 2)  # the envelope adds two levels
+    assert jsonrpc.encode(jsonrpc.decode(body)) == body
+    wide = b"[" + b",".join([b"[[1]]"] * 10_000) + b"]"  # many brackets, little depth: accepted
+    assert len(jsonrpc.decode(wide)) == 10_000
+
+
+def test_a_message_that_cannot_be_encoded_is_a_protocol_error_not_a_crash() -> None:
+    value: object = 1
+    for _ in range(300):
+        value = [value]
+    with pytest.raises(ProtocolError, match="cannot be encoded"):
+        jsonrpc.encode({"jsonrpc": "2.0", "id": 1, "result": value})  # type: ignore[dict-item]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from gateway.naming import (
+from gateway.core.naming import (
     NAME_PATTERN,
     SEPARATOR,
     NameMap,
@@ -195,3 +195,24 @@ def test_template_with_operators_and_encoded_literals() -> None:
     template = public_template("db", "db://my table/{+path}{?q,limit}")
     assert template == "harbor://db/db://my%20table/{+path}{?q,limit}"
     assert parse_uri("harbor://db/db://my%20table/a/b?q=1") == ("db", "db://my table/a/b?q=1")
+
+
+def test_sync_leaves_out_every_name_of_a_clash_whatever_the_order() -> None:
+    crafted = public_name("mimic", "get.weather").removeprefix("mimic__")  # equals the other's shortened form
+    for order in (["get.weather", crafted, "fine"], [crafted, "fine", "get.weather"]):
+        names = NameMap()
+        clashes = names.sync("mimic", order)
+        assert clashes == {f"mimic__{crafted}": sorted(["get.weather", crafted])}
+        assert names.resolve(f"mimic__{crafted}") is None and names.resolve("mimic__fine") == ("mimic", "fine")
+
+
+def test_sync_replaces_a_servers_names_and_never_touches_another_server() -> None:
+    names = NameMap()
+    names.sync("a", ["one", "two"])
+    names.add("b", "one")
+    names.sync("a", ["two", "three"])
+    assert names.resolve("a__one") is None and names.resolve("a__three") == ("a", "three")
+    assert names.resolve("b__one") == ("b", "one")
+    shortened = public_name("a", "x" * 70)
+    assert names.sync("a", ["x" * 70, shortened.removeprefix("a__")])  # a clash in a...
+    assert names.resolve("b__one") == ("b", "one")  # ...is a's alone

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.session import ClientSession
+from gateway.session.client import ClientSession
 from gateway.transports import _resumable
 from gateway.transports._outbox import SSEOutbox
 from gateway.transports._resumable import ResumableStream, find

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.addresses import is_loopback
-from gateway.translate import settings
+from gateway.core.addresses import is_loopback
+from gateway.translate.cli import settings
 
 
 def test_defaults_serve_both_transports_on_loopback_in_shared_mode() -> None:

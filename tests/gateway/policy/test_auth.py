@@ -346,3 +346,16 @@ def test_jwks_token_without_kid_uses_the_only_key(
         AuthConfig(jwt=JWTConfig(algorithms=["RS256"], jwks_file=str(jwks))), allow_anonymous=False, clock=Clock()
     )
     _refused(auth, f"Bearer {jwt.encode(_claims(), key, algorithm='RS256')}", "unknown signing key")
+
+
+def test_a_verified_jwt_is_remembered_until_it_expires_and_never_by_its_text() -> None:
+    clock = Clock()
+    auth = _hs256(clock)
+    header = f"Bearer {jwt.encode(_claims(exp=NOW + 10), SECRET, algorithm='HS256')}"
+    assert auth.lookup(header) is None  # not verified yet: the caller must authenticate (maybe off the loop)
+    assert auth.authenticate(header).name == "carol"
+    assert auth.lookup(header) is not None and auth.lookup(header).name == "carol"  # type: ignore[union-attr]
+    assert all(header.split()[1] not in repr(key) for key in auth._verified)  # keyed by digest only
+    clock.now += 10 + 31  # past exp + leeway
+    assert auth.lookup(header) is None
+    _refused(auth, header, "expired")

@@ -7,12 +7,14 @@ import sys
 
 PURE = [
     "gateway.config",
-    "gateway.naming",
+    "gateway.core.naming",
     "gateway.policy",
     "gateway.policy.auth",
     "gateway.policy.views",
     "gateway.policy.ratelimit",
     "gateway.policy.audit",
+    "gateway.policy.jwks",
+    "gateway.policy.oauth",
 ]
 
 
