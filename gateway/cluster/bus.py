@@ -36,7 +36,6 @@ logger = structlog.get_logger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
 _POLL = 1.0  # seconds a read waits for a message before it checks the connection
-_PING_EVERY = 5.0  # a frozen Redis shows up as a PING that is not answered
 
 
 class Bus:
@@ -111,21 +110,16 @@ class Bus:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
-        """Read until the connection fails; a PING unanswered for the socket timeout counts as a failure."""
-        loop = asyncio.get_running_loop()
-        last_ping, waiting_since = loop.time(), None
+        """Read until the connection fails (a reset or refused reconnect raises; an idle channel does not).
+
+        No PING on this connection: redis-py's pub/sub cannot parse the reply with decoded responses, and a
+        frozen Redis is what `Health` (its own connection, its own PINGs) reports; once Redis answers again
+        the subscription on this socket still holds, and a restarted Redis resets it, which raises here.
+        """
         while True:
             message = await pubsub.get_message(timeout=_POLL)
-            now = loop.time()
             if message is not None and message.get("type") == "message":
                 self._dispatch(message["data"])
-            elif message is not None and message.get("type") == "pong":
-                waiting_since = None
-            if waiting_since is not None and now - waiting_since > self._timeout:
-                raise TimeoutError(f"Redis did not answer a PING within {self._timeout:g} s")
-            if waiting_since is None and now - last_ping >= _PING_EVERY:
-                await pubsub.ping()
-                last_ping = waiting_since = now
 
     def _dispatch(self, data: str | bytes) -> None:
         try:

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import inspect
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -344,6 +345,25 @@ class Aggregator:
         params["uri"] = original
         session.calls[message["id"]] = _Call(server.slug, original, message["method"], None)
         await self._forward(session, server, {**message, "params": params})
+        shared = not (server.per_session or server.per_identity)  # else its one child (on one replica) has it
+        if self.peers is not None and shared and message["method"] != "resources/read":
+            await self.peers.subscription(session, str(uri), message["method"] == "resources/subscribe")
+
+    def apply_subscription(self, session: MergedSession, uri: str, on: bool) -> None:
+        """Another replica (un)subscribed this session to a shared server's resource: do the same with the child
+        here, whose `resources/updated` this replica's copy of the session must pass on."""
+        target = self._resolve_uri(uri)
+        if target is None or target[0].per_session or target[0].per_identity:
+            return
+        server, original = target
+        try:
+            sub = session.sub(server)
+        except GatewayError:
+            return
+        if on:
+            sub.router.subscribe_for(sub, original)
+        else:
+            sub.router.unsubscribe_for(sub, original)
 
     async def _complete(self, session: MergedSession, message: Message) -> None:
         params = dict(message.get("params") or {})
@@ -652,9 +672,8 @@ class _RateLimited(GatewayError):
     code = RATE_LIMITED
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(
-            f"Rate limit exceeded; retry in {retry_after:.2f} s", data={"retry_after": round(retry_after, 3)}
-        )
+        wait = max(1, math.ceil(retry_after * 1000)) / 1000  # rounded up: a retry after `wait` finds the token
+        super().__init__(f"Rate limit exceeded; retry in {wait:.3f} s", data={"retry_after": wait})
 
 
 def _outcome(message: Message) -> str:

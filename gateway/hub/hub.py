@@ -319,6 +319,7 @@ class Hub:
         cluster.bus.on("gone", self._on_gone)
         cluster.bus.on("answer", self._on_answer)
         cluster.bus.on("notify", self._on_notify)
+        cluster.bus.on("subscription", self._on_subscription)
 
     def _share(self, manager: MergedManager) -> None:
         from gateway.hub.peers import Peers
@@ -364,6 +365,13 @@ class Hub:
         session = manager.sessions.get(str(payload.get("session"))) if manager is not None else None
         if manager is not None and session is not None:
             await manager.aggregator._notification(session, payload["message"], from_peer=True)  # type: ignore[arg-type]
+
+    def _on_subscription(self, _sender: str, payload: dict[str, Any]) -> None:
+        """A session held here (un)subscribed a resource on another replica: the child here follows suit."""
+        manager = self.view(str(payload.get("view")))
+        session = manager.sessions.get(str(payload.get("session"))) if manager is not None else None
+        if manager is not None and session is not None:
+            manager.aggregator.apply_subscription(session, str(payload.get("uri")), bool(payload.get("on")))  # type: ignore[arg-type]
 
     async def serve_peer_call(self, payload: dict[str, Any], outbox: Any) -> Callable[[bool], None]:
         """Run a call another replica forwarded for one of its sessions (the child lives here); its messages go

@@ -112,6 +112,8 @@ class MergedManager(SessionTable):
         self.sessions[session.id] = session  # past the local cap: the cluster-wide one counted it already
         self.aggregator.sessions[session.id] = session
         session.default = self.cluster.shared_stream(session.id)
+        for uri in record.subscriptions or ():
+            self.aggregator.apply_subscription(session, uri, True)
         log.info("session_adopted", session=session.id, home=record.home, identity=who.name)
         return session
 

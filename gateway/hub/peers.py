@@ -169,6 +169,19 @@ class Peers:
                 "notify", {"view": self.view, "session": session.id, "message": message, "from": self.cluster.replica}
             )
 
+    async def subscription(self, session: Any, uri: str, on: bool) -> None:
+        """A session (un)subscribed a shared server's resource here: keep it in the record (a replica adopting the
+        session later subscribes it too) and tell the replicas that hold it now, whose own children send their
+        own `resources/updated`."""
+        records = self.cluster.records
+        with contextlib.suppress(Exception):
+            if records is not None:
+                await (records.subscribe if on else records.unsubscribe)(session.id, uri)
+            if self.cluster.bus is not None:
+                await self.cluster.bus.broadcast(
+                    "subscription", {"view": self.view, "session": session.id, "uri": uri, "on": on}
+                )
+
 
 def identity_from(payload: Message) -> Any:
     from gateway.policy.auth import Identity

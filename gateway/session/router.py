@@ -387,6 +387,10 @@ class Router:
         if first:
             self._send_quietly(_internal(next(self._ids), "resources/subscribe", uri))
 
+    def unsubscribe_for(self, session: ClientSession, uri: str) -> None:
+        """Undo `subscribe_for`: the upstream is let go when no subscriber is left."""
+        self._unsubscribe(session, uri, notify_upstream=True)
+
     def _subscribe(self, session: ClientSession, uri: Any) -> str | None:
         if not isinstance(uri, str):
             return None

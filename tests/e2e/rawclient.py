@@ -81,7 +81,8 @@ class Streamable:
         return messages
 
     async def delete(self) -> int:
-        async with self.http.delete(self.url, headers={"mcp-session-id": self.session_id or ""}) as resp:
+        headers = {**self.headers, "mcp-session-id": self.session_id or ""}
+        async with self.http.delete(self.url, headers=headers) as resp:
             return resp.status
 
 
