@@ -84,8 +84,9 @@ $(TOOLS)/peers/.installed: bench/peers.txt
 	$(TOOLS)/peers/bin/pip install $(PIP_FLAGS) -r bench/peers.txt
 	@touch $@
 
-bench: install tools $(TOOLS)/peers/.installed ## measure translate against the no-op ceiling and peer bridges (docs/benchmarks.md)
+bench: install tools services $(TOOLS)/peers/.installed ## measure translate against the no-op ceiling and peer bridges, then replicas behind nginx (docs/benchmarks.md)
 	$(PY) bench/run.py
+	$(PY) bench/replicas.py
 
 soak: install ## SOAK_SECONDS of session churn through translate and the gateway (no wrong reply, no leak), then a long fuzz run
 	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)

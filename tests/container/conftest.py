@@ -149,18 +149,3 @@ def gateway() -> Iterator[Gateway]:
         yield gw
     finally:
         gw.remove()
-
-
-def gateway_shares_state() -> bool:
-    """Whether this checkout's gateway can run with `gateway.state: redis://…` (issue 11): the config key and
-    the Redis layer (gateway.cluster with the redis client). The image is built from the same checkout, so
-    this says which overlay the kube-play test can play: podman-test, or the temporary podman-memory."""
-    from gateway.config import GatewaySettings
-
-    if "state" not in GatewaySettings.model_fields:
-        return False
-    try:
-        import gateway.cluster.connection  # noqa: F401  # imports redis
-    except ImportError:
-        return False
-    return True

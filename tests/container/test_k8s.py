@@ -224,20 +224,3 @@ def test_podman_test_overlay_changes_only_what_a_lone_podman_host_needs() -> Non
 
     assert others(played_docs) == others(base_docs)
     assert by_kind(played_docs, "ConfigMap")["data"] == by_kind(base_docs, "ConfigMap")["data"]
-
-
-def test_podman_memory_overlay_is_podman_test_with_the_state_in_memory() -> None:
-    """overlays/podman-memory (temporary, for a gateway without its Redis layer) differs from podman-test by
-    HARBOR_STATE only."""
-    played, memory = render(PODMAN_TEST), render(K8S / "overlays" / "podman-memory")
-    [state] = [
-        e
-        for e in by_kind(memory, "Deployment", GATEWAY)["spec"]["template"]["spec"]["containers"][0]["env"]
-        if e["name"] == "HARBOR_STATE"
-    ]
-    assert state["value"] == "memory"
-    state["value"] = next(
-        e["value"] for e in by_kind(played, "Deployment", GATEWAY)["spec"]["template"]["spec"]["containers"][0]["env"]
-        if e["name"] == "HARBOR_STATE"
-    )  # fmt: skip
-    assert memory == played

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from tests.container.conftest import gateway_shares_state
 from tests.container.test_k8s import FOLDERS, GATEWAY, K8S, REDIS, by_kind, render
 
 CONFIG = K8S / "base" / "harbor.yaml"
@@ -166,8 +165,6 @@ def test_the_gateway_reaches_the_redis_service_with_the_secret_password_and_adve
     from gateway.config import load_config
 
     environ["HARBOR_PYTHON"] = "/opt/harbor/bin/python"
-    if not gateway_shares_state():  # TEMPORARY: this gateway cannot check a redis:// state without its Redis layer
-        environ["HARBOR_STATE"] = "memory"
     loaded = load_config(CONFIG, environ).gateway  # the Deployment's environment makes a config the gateway takes
     assert loaded.state == environ["HARBOR_STATE"]
     assert loaded.advertise == "http://10.1.2.3:4444"

@@ -12,10 +12,6 @@ an emptyDir a named volume shared by every pod that names it alike, and keeps a 
 `kube down`: the test names each pod's emptyDirs after its Deployment (Kubernetes gives every pod its own)
 and removes the ConfigMap's volume. The pods get runc and the rlimits this host allows from a
 CONTAINERS_CONF file (kube play takes no --ulimit).
-
-A gateway without its Redis layer (gateway.cluster, issue 11, being added) cannot run on `gateway.state:
-redis://…`; then the test plays overlays/podman-memory (the same objects with HARBOR_STATE=memory: each replica
-on its own memory) and the tests that need the replicas to share Redis are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -36,16 +32,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.container.conftest import USER_ID, Container, gateway_shares_state, http_get, podman, wait_ready
+from tests.container.conftest import USER_ID, Container, http_get, podman, wait_ready
 from tests.container.test_k8s import GATEWAY, K8S, REDIS, by_kind, render
 
 PORT = 14444  # replica i listens on PORT + i
 REDIS_PORT = 16379
-SHARED_STATE = gateway_shares_state()
-OVERLAY = K8S / "overlays" / ("podman-test" if SHARED_STATE else "podman-memory")
-needs_shared_state = pytest.mark.skipif(
-    not SHARED_STATE, reason="this gateway has no Redis layer yet (issue 11): its replicas share nothing"
-)
+OVERLAY = K8S / "overlays" / "podman-test"
 CONTAINERS_CONF = """\
 [engine]
 runtime = "runc"
@@ -149,14 +141,14 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
         (folder / "secret.json").write_text(json.dumps(secret["data"]))
         podman("secret", "create", secret["metadata"]["name"], str(folder / "secret.json"))
     try:
-        podman("kube", "play", str(play), env=env, timeout=240)
         try:
+            podman("kube", "play", str(play), env=env, timeout=240)
             wait_redis(state.redis, state.redis_password)
             for gateway_replica in state.replicas:
                 wait_ready(gateway_replica.base, deadline_s=150, logs=gateway_replica.logs)
             yield state
-        finally:
-            podman("kube", "down", str(play), env=env, timeout=180)
+        finally:  # also after a failed play: what it brought up must not block the next run
+            podman("kube", "down", str(play), env=env, timeout=180, check=False)
             podman("volume", "rm", config["metadata"]["name"], check=False)
     finally:
         for secret in secrets:
@@ -308,7 +300,6 @@ def _result(answer: httpx.Response) -> dict[str, Any]:
     return message
 
 
-@needs_shared_state
 def test_a_session_started_on_one_replica_continues_on_every_other(played: Played) -> None:
     first, *others = played.replicas
     initialize = {
@@ -338,7 +329,6 @@ def _wait_status(bases: list[str], status: int, deadline_s: float) -> None:
     raise AssertionError(f"/readyz of {bases} is {last}, not {status}, after {deadline_s}s")
 
 
-@needs_shared_state
 def test_readiness_follows_redis_away_and_back(played: Played) -> None:
     """Last in this module: it stops the played Redis, then starts it again (empty: no persistence)."""
     bases = [gateway.base for gateway in played.replicas]
