@@ -31,6 +31,9 @@ REPLY_FACTOR = 16  # replies to the client's own requests that may queue, as a m
 _END = object()
 
 
+SHUTDOWN_HOLD = 3600.0  # seconds a stream may outlive the stop signal: the drain, not this, decides
+
+
 class SSEOutbox:
     def __init__(self, session_id: str, limit: int = 1024, first_event_id: Callable[[], str] | None = None) -> None:
         self.session_id = session_id
@@ -133,6 +136,10 @@ class SSEOutbox:
             ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
             send_timeout=SEND_TIMEOUT,
             client_close_handler_callable=closed,
+            # On SIGTERM sse-starlette would cancel every stream at once, cutting calls in flight and ending GET
+            # streams mid-chunk; the gateway's drain ends them instead (cleanly, once their calls are done), and
+            # uvicorn's own shutdown timeout bounds the wait.
+            shutdown_grace_period=SHUTDOWN_HOLD,
         )
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -331,7 +331,7 @@ class StreamableHTTP:
             return True
 
         after = missed[-1][0] if missed else (last_event_id or None)
-        holder = shared.follow(after, deliver, outbox)
+        holder = shared.follow(after, deliver, _Ending(outbox, live))
 
         async def events() -> Any:
             yield ServerSentEvent(data="", id=after or shared.origin, retry=RETRY_MS)
@@ -460,3 +460,16 @@ def _release(session: ClientSession, outbox: SSEOutbox, requests: list[RequestId
             del session.streams[request_id]
     for message in outbox.drain():
         session.deliver(message)
+
+
+class _Ending:
+    """What a shared GET stream registers with its session: `close` (the replica is stopping) ends the stream
+    now, cleanly, so the client reconnects — to another replica — with its Last-Event-ID."""
+
+    def __init__(self, outbox: SSEOutbox, live: asyncio.Queue[Any]) -> None:
+        self._outbox, self._live = outbox, live
+
+    def close(self) -> None:
+        if not self._outbox.closed:
+            self._outbox.closed = True
+            self._live.put_nowait(None)

@@ -300,6 +300,7 @@ class GetStream:
         self.arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.opened = asyncio.Event()
+        self.ended = asyncio.Event()  # the server ended the stream
 
     async def __aenter__(self) -> GetStream:
         self._task = asyncio.get_running_loop().create_task(self._read())
@@ -319,7 +320,7 @@ class GetStream:
             assert resp.status == 200, await resp.text()
             self.opened.set()
             event_id, data = None, []
-            async for raw in resp.content:
+            async for raw in resp.content:  # until the server ends the stream
                 line = raw.decode().rstrip("\r\n")
                 if line.startswith("id:"):
                     event_id = line[3:].strip()
@@ -330,6 +331,7 @@ class GetStream:
                         self.events.append((event_id, json.loads("\n".join(data))))
                         self.arrived.set()
                     event_id, data = None, []
+            self.ended.set()
 
     def methods(self) -> list[str]:
         return [message.get("method", "") for _, message in self.events]
@@ -573,9 +575,15 @@ async def test_behind_nginx_the_host_check_holds_and_lets_proxied_requests_in(
 ) -> None:
     body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT_PARAMS}
     headers = {"content-type": "application/json", "accept": ACCEPT_BOTH, **bearer("ALICE")}
-    for host, expected in (("mcp.example.test", 200), ("evil.example", 421)):
-        async with http.post(cluster.url + "/mcp", json=body, headers={**headers, "host": host}) as resp:
-            assert resp.status == expected, (host, await resp.text())
+    cases = [
+        ({"host": "mcp.example.test"}, 200),
+        ({"host": "evil.example"}, 421),
+        ({"host": "mcp.example.test", "origin": "http://evil.example"}, 403),  # DNS rebinding from a web page
+        ({"origin": f"http://127.0.0.1:{cluster.nginx.port}"}, 200),
+    ]
+    for extra, expected in cases:
+        async with http.post(cluster.url + "/mcp", json=body, headers={**headers, **extra}) as resp:
+            assert resp.status == expected, (extra, await resp.text())
     # the control: an nginx that does not pass the client's Host sends "harbor_replicas", which is refused
     plain = Nginx(
         tmp_path / "nginx-no-host",
@@ -602,6 +610,10 @@ async def test_a_killed_replica_costs_its_calls_a_quick_error_and_nothing_else(
         client = streamable(http, doomed.url)
         await client.initialize()
         shared.append(client)
+    sse_http = aiohttp.ClientSession(headers=bearer("ALICE"), timeout=aiohttp.ClientTimeout(total=30))
+    held = LegacySSE(sse_http, doomed.urls[2])  # an SSE stream held by the replica that will die
+    await held.connect()
+    await held.initialize()
     homed = streamable(http, doomed.urls[2])  # a per-session child on the replica that will die
     await homed.initialize()
     _, messages = await on(homed, doomed.urls[2], call(1, "mine__whoami"))
@@ -633,6 +645,40 @@ async def test_a_killed_replica_costs_its_calls_a_quick_error_and_nothing_else(
     assert status == 404 or "error" in messages[-1] or messages[-1]["result"].get("isError"), messages
     status, _ = await on(homed, doomed.urls[1], call(4, "mine__whoami"))
     assert status == 404
+    # the SSE session died with the replica holding its stream: its /message POSTs get 404 elsewhere
+    async with held.http.post(
+        doomed.urls[0] + (held.endpoint or ""), json=call(5, "everything__echo", text="x")
+    ) as resp:
+        assert resp.status == 404, await resp.text()
+    await held.close()
+    await sse_http.close()
+
+
+async def test_a_replica_stopped_gracefully_finishes_its_calls_and_hands_its_streams_over(
+    doomed: Cluster, http: aiohttp.ClientSession
+) -> None:
+    client = streamable(http, doomed.urls[2])
+    await client.initialize()
+    async with GetStream(http, doomed.urls[2], client) as stream:
+        await on(client, doomed.urls[2], call(1, "everything__change_tools"))
+        await stream.wait_for(1, "notifications/tools/list_changed")
+        in_flight = asyncio.ensure_future(
+            on(client, doomed.urls[2], call(2, "everything__sleep", ms=1500, text="done"))
+        )
+        await asyncio.sleep(0.3)
+        stopping = asyncio.ensure_future(asyncio.to_thread(doomed.replicas.terminate, 2))  # SIGTERM, as Kubernetes
+        status, messages = await asyncio.wait_for(in_flight, 10)
+        assert status == 200 and text_of(messages[-1]) == "done"  # the call in flight finished
+        await asyncio.wait_for(stream.ended.wait(), 10)  # the GET stream was ended, for the client to reconnect
+    await asyncio.wait_for(stopping, 20)
+    last = [event_id for event_id, _ in stream.events if event_id][-1]
+    await on(client, doomed.urls[1], call(3, "everything__change_tools"))  # while the client reconnects
+    async with GetStream(http, doomed.urls[0], client, last=last) as resumed:
+        methods = await resumed.wait_for(1, "notifications/tools/list_changed")
+    assert methods.count("notifications/tools/list_changed") == 1, methods
+    async with http.get(doomed.urls[0] + "/readyz", headers=bearer("ADMIN")) as resp:
+        names = sorted(r["replica"] for r in (await resp.json())["replicas"])
+    assert names == ["r0", "r1"]  # the stopped replica left the heartbeat list at once
 
 
 async def test_redis_lost_and_back_turns_readiness_503_and_back_with_no_wrong_reply(
