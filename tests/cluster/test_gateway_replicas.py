@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -686,6 +688,10 @@ async def test_redis_lost_and_back_turns_readiness_503_and_back_with_no_wrong_re
 ) -> None:
     client = streamable(http, doomed.urls[0])
     await client.initialize()
+    in_flight = asyncio.ensure_future(
+        on(client, doomed.urls[0], call(9, "everything__sleep", ms=1500, text="finished"))
+    )
+    await asyncio.sleep(0.3)
     doomed.redis.kill()
     deadline = time.monotonic() + 10
     reasons = []
@@ -696,6 +702,8 @@ async def test_redis_lost_and_back_turns_readiness_503_and_back_with_no_wrong_re
                 break
         await asyncio.sleep(0.1)
     assert reasons and "redis" in reasons[0].lower(), reasons
+    status, messages = await asyncio.wait_for(in_flight, 10)
+    assert status == 200 and text_of(messages[-1]) == "finished"  # a call in flight when Redis went finishes
     fresh = streamable(http, doomed.urls[1])
     status, _, messages = await fresh.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT_PARAMS})
     assert status == 503 and "redis" in json.dumps(messages).lower(), (status, messages)
@@ -716,6 +724,26 @@ async def test_redis_lost_and_back_turns_readiness_503_and_back_with_no_wrong_re
     for i in range(6):
         status, _, messages = await again.post(call(i, "everything__echo", text=f"back {i}"))
         assert status == 200 and text_of(messages[-1]) == f"back {i}"
+
+
+def test_an_unreachable_redis_at_start_exits_2_saying_what_to_fix(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the socket is closed
+    path = tmp_path / "harbor.yaml"
+    path.write_text(config(f"redis://127.0.0.1:{port}/0", "nowhere"))
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(path), "--port", "0"]
+    done = subprocess.run(
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **TOKENS, "HARBOR_INDEX": "0", "HARBOR_PORT": "0"},
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"cannot reach Redis at 127.0.0.1:{port}" in done.stderr and "fix gateway.state" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
