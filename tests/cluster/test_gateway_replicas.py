@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+import redis
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
@@ -288,6 +290,40 @@ async def test_unknown_sessions_are_404_on_every_replica(cluster: Cluster, http:
     for url in cluster.urls:
         status, messages = await on(client, url, call(1, "everything__echo", text="x"))
         assert status == 404, messages
+
+
+async def test_calls_on_a_session_a_replica_holds_do_not_touch_redis(
+    cluster: Cluster, http: aiohttp.ClientSession
+) -> None:
+    """The hot path: once a replica holds a session, a call costs Redis nothing (the record is cached, its
+    TTL refreshed at most once per tenth of it, no limit applies to alice)."""
+    client = streamable(http, cluster.urls[0])
+    await client.initialize()
+    await client.post(call(0, "everything__echo", text="warm"))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        """Every command Redis runs, until `stop` (the heartbeats keep the stream moving every second)."""
+        monitor_client = redis.Redis(port=cluster.redis.port, socket_timeout=5)
+        with monitor_client.monitor() as monitor:
+            while not stop.is_set():
+                seen.append(str(monitor.next_command()["command"]))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    await asyncio.sleep(0.3)
+    for i in range(1, 101):
+        _, _, messages = await client.post(call(i, "everything__echo", text=f"hot {i}"))
+        assert text_of(messages[-1]) == f"hot {i}"
+    calls_done = len(seen)
+    stop.set()
+    watcher.join(5)
+    assert not watcher.is_alive() and len(seen) > calls_done  # MONITOR was still reading after the last call
+    assert seen, "MONITOR saw nothing: the heartbeats at least should show"
+    about_calls = [c for c in seen if (client.session_id or "?") in c or c.startswith(("EVAL", "HGET"))]
+    assert about_calls == [], about_calls[:5]
+    await client.delete()
 
 
 # --- GET streams ---------------------------------------------------------------------------------------------
