@@ -40,12 +40,27 @@ def config(directory: Path, state: str) -> Path:
     path = directory / f"harbor-{uuid.uuid4().hex[:8]}.yaml"
     path.write_text(
         "mcpServers:\n"
-        f"  echo:\n    command: {sys.executable}\n    args: [\"{ECHO}\"]\n"
+        f'  echo:\n    command: {sys.executable}\n    args: ["{ECHO}"]\n'
         "gateway:\n  host: 127.0.0.1\n  audit: {path: null}\n"
         f"  state: {state}\n  cluster: b{uuid.uuid4().hex[:8]}\n"
         "  advertise: http://127.0.0.1:${HARBOR_PORT}\n"
     )
     return path
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (/proc/<pid>/stat; a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
 
 
 def measure(directory: Path, redis: RedisServer, replicas: int, shared: bool, sessions: int, calls: int) -> dict:
@@ -60,7 +75,24 @@ def measure(directory: Path, redis: RedisServer, replicas: int, shared: bool, se
     try:
         target = bench.Target("replicas", "streamable", [], "/mcp", tool="echo__echo")
         asyncio.run(bench.load(proxy.url, target, 4, 50))  # warm-up: connections, first-call caches
-        return asyncio.run(bench.load(proxy.url, target, sessions, calls))
+        gateways = [p.pid for p in group.procs if p is not None]
+        parts = {
+            "gateways": gateways,
+            "children": [c for pid in gateways for c in bench._children(pid)],
+            "nginx": [proxy.proc.pid, *bench._children(proxy.proc.pid)] if proxy.proc else [],
+            "redis": [redis.proc.pid] if redis.proc else [],
+        }
+        before = {name: cpu_seconds(pids) for name, pids in parts.items()}
+        client_before = time.process_time()
+        started = time.perf_counter()
+        row = asyncio.run(bench.load(proxy.url, target, sessions, calls))
+        elapsed = time.perf_counter() - started
+        cpu = {name: cpu_seconds(pids) - before[name] for name, pids in parts.items()}
+        cpu["client"] = time.process_time() - client_before
+        total_calls = sessions * calls
+        row["cpu_us_per_call"] = {name: round(seconds / total_calls * 1e6, 1) for name, seconds in cpu.items()}
+        row["cores_busy"] = round(sum(cpu.values()) / elapsed, 2)  # of os.cpu_count(): is the machine the limit?
+        return row
     finally:
         proxy.stop()
         group.stop()
@@ -102,9 +134,17 @@ def main() -> None:
     }
     bench.RESULTS.mkdir(parents=True, exist_ok=True)
     (bench.RESULTS / "replicas.json").write_text(json.dumps(report, indent=2))
-    print("\n| variant | calls/s | p50 ms | p99 ms | wrong |\n|---|---:|---:|---:|---:|")
+    print(
+        "\n| variant | calls/s | p50 ms | p99 ms | wrong | cores busy | CPU µs per call: gateways / children / "
+        "nginx / Redis / load generator |\n|---|---:|---:|---:|---:|---:|---|"
+    )
     for name, row in best.items():
-        print(f"| {name} | {row['calls_per_s']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['wrong']} |")
+        us = row["cpu_us_per_call"]
+        split = " / ".join(f"{us[k]:.0f}" for k in ("gateways", "children", "nginx", "redis", "client"))
+        print(
+            f"| {name} | {row['calls_per_s']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['wrong']} "
+            f"| {row['cores_busy']:.2f} of {os.cpu_count()} | {split} |"
+        )
     print(
         f"\n2 replicas vs 1 (both with Redis): {report['scale_out_ratio']:.2f}x throughput; "
         f"Redis vs memory (1 replica): {report['redis_p50_cost_ms']:+.2f} ms p50"

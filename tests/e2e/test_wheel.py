@@ -98,7 +98,7 @@ def test_init_writes_a_starter_config_that_serves(venv: Path) -> None:
     assert refused.returncode == 2 and "--force" in refused.stderr
     clients = _run(bin_dir / "harbor-gateway", "clients", "--config", target)
     assert str(bin_dir / "python") in clients.stdout  # absolute commands
-    for cli in ("harbor-gateway", "gateway-translate"):
+    for cli in ("harbor-gateway", "gateway-translate", "mcp-eval-server"):
         assert "0." in _run(bin_dir / cli, "--version").stdout
 
 

@@ -10,6 +10,7 @@ stdout is the MCP wire: nothing here prints.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import functools
 import logging
@@ -565,6 +566,11 @@ mcp.close_tool_schemas()
 
 def main() -> None:
     """Console entry point: serve over stdio, logging to stderr."""
+    parser = argparse.ArgumentParser(
+        prog="data-analysis-server", description="Data analysis MCP server over stdio (settings: DATA_ANALYSIS_*)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.info("data-analysis-server %s, roots: %s", __version__, [str(r) for r in service.settings.roots])
     mcp.run("stdio")

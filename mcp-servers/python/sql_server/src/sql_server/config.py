@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import __version__
 from .errors import StartupRefused
 
 MIB = 1024 * 1024
@@ -126,6 +127,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--allow-superuser", action="store_true", help="UNSAFE: accept a superuser or file/program-privileged role"
     )
     parser.add_argument("--build-sample", metavar="PATH", help="write the sample SQLite database to PATH and exit")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_args(list(argv))
 
 
