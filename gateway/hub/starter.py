@@ -30,7 +30,10 @@ KNOWN_SERVERS = (
         "mcp_eval_server",
         "per-identity",
         "stored runs are per-user state (one SQLite file per identity)",
-        (("MCP_EVAL_DB", "${HOME}/.local/share/harbor/eval-{identity}.sqlite3"),),
+        (
+            ("MCP_EVAL_DB", "${HOME}/.local/share/harbor/eval-{identity}.sqlite3"),
+            ("MCP_EVAL_DATA_ROOTS", "${HOME}/.local/share/harbor/eval-data"),  # never the working directory
+        ),
     ),
     KnownServer("sql", "sql_server", "shared", "read-only queries keep no per-user state"),
 )

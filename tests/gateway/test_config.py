@@ -440,3 +440,22 @@ def test_header_to_env_needs_a_child_of_its_own(tmp_path: Path) -> None:
         load_config(_write(tmp_path, text), ENV)
     ok = "mcpServers: {a: {command: x, session_mode: per-identity, header_to_env: {X-Token: TOKEN}, env_passthrough: [LANGUAGE]}}"
     assert load_config(_write(tmp_path, ok), ENV).mcpServers["a"].max_identities == 64
+
+
+@pytest.mark.parametrize(
+    "shipped", ["config/harbor.yaml", "deploy/k8s/base/harbor.yaml", "starter"], ids=["make-serve", "k8s", "init"]
+)
+def test_shipped_configs_confine_the_eval_server_to_its_own_data_folder(shipped: str, tmp_path: Path) -> None:
+    """The eval server reads JSONL by a client's path from MCP_EVAL_DATA_ROOTS, by default its working directory —
+    the gateway's own folder when docked. (data-analysis defaults to its package's sample data: safe unset.)"""
+    from gateway.hub.starter import KNOWN_SERVERS, render
+
+    root = Path(__file__).resolve().parents[2]
+    starter = render(list(KNOWN_SERVERS), python="/usr/bin/python3")
+    path = _write(tmp_path, starter) if shipped == "starter" else root / shipped
+    environ = {"HARBOR_ROOT": str(root), "HARBOR_PYTHON": "python", "HOME": str(tmp_path), "POD_IP": "10.0.0.1"}
+    environ["HARBOR_TOKEN"] = "t" * 32
+    config = load_config(path, environ)
+    [evals] = [s for s in config.mcpServers.values() if "mcp_eval_server" in s.args]
+    folders = [Path(p) for p in evals.env.get("MCP_EVAL_DATA_ROOTS", "").split(":") if p]
+    assert folders and all(p.is_absolute() and p.resolve() not in (root, tmp_path) for p in folders), folders
