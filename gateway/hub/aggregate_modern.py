@@ -69,7 +69,7 @@ class ModernView:
             result = await self.view._list(_Viewer(who), method, params.get("cursor"))  # type: ignore[arg-type]
             return stateless.answer(outbox, request_id, result, cacheable=True)
         if method == "subscriptions/listen":
-            return self._listen(who, request, outbox)
+            return await self._listen(who, request, outbox)
         if method == "tools/call":
             return await self._tool(who, envelope, request, outbox, raw_headers)
         if method == "prompts/get":
@@ -170,31 +170,41 @@ class ModernView:
         ref[key] = original
         return await self._route(who, envelope, request, outbox, server, {**params, "ref": ref})
 
-    def _listen(self, who: Identity, request: Message, outbox: Outbox) -> Listen:
+    async def _listen(self, who: Identity, request: Message, outbox: Outbox) -> Listen:
         capabilities = CAPABILITIES if self.view.merged else (self._only().capabilities or {})
         wanted = (request.get("params") or {}).get("notifications")
         listen = Listen(request["id"], honoured(wanted, capabilities), outbox)
         listen.acknowledge()
         subs: dict[str, tuple[_ListenSub, Any]] = {}  # one presence per server it listens to
+        held: list[DockedServer] = []  # servers speaking 2026-07-28 whose process for `who` the stream follows
+
+        async def presence(server: DockedServer) -> tuple[_ListenSub, Any]:
+            if server.slug not in subs:
+                modern = await server.modern.listen_router(who.name) if server.modern is not None else None
+                if modern is not None:
+                    held.append(server)
+                router = modern or server.router
+                subs[server.slug] = (_ListenSub(listen, self.view, server), router)
+                router.attach(subs[server.slug][0])
+            return subs[server.slug]
+
         if not self.view.merged:  # one server alone: its own announcements reach the stream through its router
-            only = self._only()
-            subs[only.slug] = (_ListenSub(listen, self.view, only), only.router)
-            only.router.attach(subs[only.slug][0])
+            await presence(self._only())
         for uri in listen.filter.get("resourceSubscriptions", []):
             found = self.view._resolve_uri(uri)
             if found is None or not self.view.hooks.allows_server(who, found[0].slug):
                 continue
             server, original = found
-            if server.slug not in subs:
-                subs[server.slug] = (_ListenSub(listen, self.view, server), server.router)
-                server.router.attach(subs[server.slug][0])
-            server.router.subscribe_for(subs[server.slug][0], original)
+            sub, router = await presence(server)
+            router.subscribe_for(sub, original)
         self.view.listens.add(listen)  # the merged view's own list changes, and the end of the stream
 
         def finished() -> None:
             self.view.listens.discard(listen)
             for sub, router in subs.values():
                 router.detach(sub)
+            for server in held:
+                server.modern.release_listen(who.name)
 
         listen.on_finish = finished
         return listen

@@ -121,6 +121,20 @@ class ModernServer:
         call.on_finish = lambda: pool.release(identity)
         return call
 
+    async def listen_router(self, identity: str) -> Router | None:
+        """The router a `subscriptions/listen` of `identity` follows when the server speaks 2026-07-28 itself —
+        its tool calls run there, so their notifications come from there — or None when it is bridged (follow
+        the handshake child). A router returned is held for `identity` until `release_listen`."""
+        spoken = self.era or await self._probe(identity)
+        if spoken != "modern":
+            return None
+        router = self._modern_router(identity)
+        await self._ready(router)
+        return router
+
+    def release_listen(self, identity: str) -> None:
+        self._modern.release(identity)
+
     def _modern_router(self, identity: str) -> Router:
         if self._modern.per_identity is None and self._modern.shared is None:
             self._modern.shared = self._factory("")

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from gateway.core import errors, jsonrpc, shapes, tracing
+from gateway.core import era, errors, jsonrpc, shapes, tracing
 from gateway.core.errors import GatewayError, InvalidParams, MissingCapability, NoRoute, UpstreamError
 from gateway.core.jsonrpc import Message, RequestId
 from gateway.session.client import ClientSession
@@ -56,6 +56,7 @@ class Router:
         self._pending: dict[int, _Pending] = {}
         self._outgoing: dict[int, tuple[ClientSession, RequestId]] = {}  # client-facing id → (session, upstream id)
         self._subscribers: dict[str, set[ClientSession]] = {}
+        self._listen_id: str | None = None  # the gateway's own subscriptions/listen on a 2026-07-28 child
         self._ids = itertools.count(1)
         self._loop = asyncio.get_event_loop()
         self.refusing: str | None = None  # why new requests are refused (the gateway is stopping), else None
@@ -274,6 +275,8 @@ class Router:
             if route is not None:
                 session, _ = route
                 session.deliver(message)
+        elif method == "notifications/subscriptions/acknowledged":
+            return  # the answer to the gateway's own listen on a 2026-07-28 child: for nobody else
         elif method == "notifications/resources/updated":
             for session in list(self._subscribers.get(params.get("uri", ""), ())):
                 session.deliver(message)
@@ -314,7 +317,12 @@ class Router:
             self.on_event("ready", None)
         if first:
             return
-        for uri in self._subscribers:  # a new process knows nothing of earlier subscriptions
+        if self._modern_child:  # a new process knows nothing of earlier subscriptions
+            if self._subscribers:
+                self._listen_id = None
+                self._upstream_subscriptions_changed("", subscribe=True)
+            return
+        for uri in self._subscribers:
             self._send_quietly(_internal(next(self._ids), "resources/subscribe", uri))
 
     def frame_too_large(self, upstream_id: RequestId | None, size: int) -> None:
@@ -385,7 +393,7 @@ class Router:
         first = uri not in self._subscribers
         self._subscribe(session, uri)
         if first:
-            self._send_quietly(_internal(next(self._ids), "resources/subscribe", uri))
+            self._upstream_subscriptions_changed(uri, subscribe=True)
 
     def unsubscribe_for(self, session: ClientSession, uri: str) -> None:
         """Undo `subscribe_for`: the upstream is let go when no subscriber is left."""
@@ -418,7 +426,34 @@ class Router:
         if not subscribers:
             del self._subscribers[uri]
             if notify_upstream:
-                self._send_quietly(_internal(next(self._ids), "resources/unsubscribe", uri))
+                self._upstream_subscriptions_changed(uri, subscribe=False)
+
+    @property
+    def _modern_child(self) -> bool:
+        return self.child is not None and getattr(self.child, "era", None) == "modern"
+
+    def _upstream_subscriptions_changed(self, uri: str, *, subscribe: bool) -> None:
+        """Tell the child which URIs the gateway follows: `resources/(un)subscribe` for a handshake-era child; a
+        2026-07-28 child has no such methods, so the gateway's own `subscriptions/listen` carries every URI
+        followed here (and list changes), re-opened whenever the set changes."""
+        if not self._modern_child:
+            method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+            self._send_quietly(_internal(next(self._ids), method, uri))
+            return
+        if self._listen_id is not None:
+            self._send_quietly(
+                jsonrpc.notification("notifications/cancelled", {"requestId": self._listen_id, "reason": "replaced"})
+            )
+            self._listen_id = None
+        if not self._subscribers:
+            return
+        self._listen_id = f"harbor-{next(self._ids)}"
+        wanted = {"toolsListChanged": True, "promptsListChanged": True, "resourcesListChanged": True}
+        wanted["resourceSubscriptions"] = sorted(self._subscribers)  # type: ignore[assignment]
+        init = getattr(self.child, "init_params", None) or {}
+        params = era.with_envelope({"notifications": wanted}, {}, init.get("clientInfo"), None)
+        listen = {"jsonrpc": "2.0", "id": self._listen_id, "method": "subscriptions/listen", "params": params}
+        self._send_quietly(listen)
 
 
 def _cancelled(upstream_id: int, reason: str) -> Message:

@@ -150,7 +150,7 @@ class SessionManager(SessionTable):
                 self.modern_server.handshake.release(who)
             return stateless.answer(outbox, request["id"], result, cacheable=True)
         if method == "subscriptions/listen":
-            return await self._listen(request, outbox)
+            return await self._listen(who, request, outbox)
         if method == "tools/call" and self.catalog is not None:
             await self._check_param_headers(request, raw_headers)
         if self.stopping is not None:
@@ -168,8 +168,9 @@ class SessionManager(SessionTable):
         if rejected is not None:
             raise HeaderMismatch(rejected.message)
 
-    async def _listen(self, request: Message, outbox: Outbox) -> Listen:
-        router = self.shared
+    async def _listen(self, who: str, request: Message, outbox: Outbox) -> Listen:
+        modern = await self.modern_server.listen_router(who) if self.modern_server is not None else None
+        router = modern or self.shared
         capabilities = ((router.child.init_result or {}).get("capabilities") or {}) if router and router.child else {}
         wanted = (request.get("params") or {}).get("notifications")
         listen = Listen(request["id"], listen_filter(wanted, capabilities), outbox)
@@ -184,6 +185,8 @@ class SessionManager(SessionTable):
             self.listens.discard(listen)
             if router is not None:
                 router.detach(listen)
+            if modern is not None and self.modern_server is not None:
+                self.modern_server.release_listen(who)
 
         listen.on_finish = finished
         return listen

@@ -1,5 +1,8 @@
 """No cross-talk: 32 sessions × 200 calls, every session reusing ids 1..200, replies out of order.
 
+`mixed`: half the clients speak 2026-07-28 (no session: each request stands alone, bridged onto the same
+handshake-era child) and half keep a handshake-era session, all at once.
+
 Each call's text names its session and call, so any reply delivered to the wrong client, or under the
 wrong id, is caught. `sleep` calls make the child answer out of order; four calls run at once per
 session, so ids interleave within a session as well as across sessions.
@@ -15,7 +18,7 @@ import anyio
 import pytest
 
 from tests.conftest import Translate
-from tests.e2e.rawclient import LegacySSE, Streamable, text_of
+from tests.e2e.rawclient import LegacySSE, Modern, Streamable, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -52,19 +55,23 @@ async def _run_session(make_client, index: int) -> list[str]:  # type: ignore[no
     await asyncio.gather(*(worker() for _ in range(PER_SESSION_CONCURRENCY)))
     if isinstance(client, LegacySSE):
         await client.close()
-    else:
+    elif isinstance(client, Streamable):
         await client.delete()
     return wrong
 
 
 @pytest.mark.parametrize("mode", ["shared", "per-session"])
-@pytest.mark.parametrize("transport", ["streamable", "sse"])
+@pytest.mark.parametrize("transport", ["streamable", "sse", "mixed"])
 async def test_every_reply_reaches_its_own_client(translate: type[Translate], mode: str, transport: str) -> None:
     t = translate("--session-mode", mode, "--max-sessions", str(SESSIONS), ready_path="/healthz")
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
 
+        made = iter(range(SESSIONS))
+
         async def make_client():  # type: ignore[no-untyped-def]
+            if transport == "mixed" and next(made) % 2:
+                return Modern(http, t.url + "/mcp")
             if transport == "sse":
                 client = LegacySSE(http, t.url)
                 await client.connect()

@@ -348,3 +348,37 @@ async def test_a_fastmcp_proxy_of_the_gateway_shows_its_modern_clients_every_too
             assert {"legacy__echo", "legacy__greet"} <= names, names
             result = await client.call_tool("legacy__echo", {"text": "via fastmcp"})
             assert result.content[0].text == "via fastmcp"  # type: ignore[union-attr]
+
+
+# --- progress and resource updates for a modern client, onto both kinds of child -----------------------------
+
+
+@pytest.mark.parametrize("front", ["translate", "translate legacy-only", "gateway", "gateway legacy-only"])
+async def test_a_modern_client_gets_progress_and_subscribed_resource_updates(
+    translate: type[Translate], hub: type[HubProcess], front: str
+) -> None:
+    legacy = front.endswith("legacy-only")
+    flag = " --legacy-only" if legacy else ""
+    if front.startswith("translate"):
+        url, prefix = translate(command=f"{sys.executable} {FIXTURE_SERVER}{flag}").url + "/mcp", ""
+    else:
+        args = f'["{FIXTURE_SERVER}"' + (', "--legacy-only"]' if legacy else "]")
+        config = f"mcpServers:\n  everything:\n    command: ${{HARBOR_PYTHON}}\n    args: {args}\ngateway:\n  host: 127.0.0.1\n"
+        url, prefix = hub(config).url + "/mcp", "everything__"
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progressed(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    with anyio.fail_after(60):
+        async with Client(url, mode=MODERN) as c:
+            result = await c.call_tool(prefix + "progress", {"steps": 3}, progress_callback=progressed)
+            assert _text(result) == "done 3 steps"
+            assert [p for p, _, _ in seen] == [1, 2, 3] and seen[-1][1] == 3, seen
+            uri = next(r.uri for r in (await c.list_resources()).resources if str(r.uri).endswith("watched-resource"))
+            inner = str(uri).split("/", 3)[3] if prefix else str(uri)
+            async with c.listen(resource_subscriptions=[str(uri)]) as sub:
+                assert _text(await c.call_tool(prefix + "touch_resource", {"uri": inner})) == "touched"
+                async for event in sub:
+                    assert type(event).__name__ == "ResourceUpdated" and str(event.uri) == str(uri), event
+                    break
