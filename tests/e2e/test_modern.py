@@ -382,3 +382,64 @@ async def test_a_modern_client_gets_progress_and_subscribed_resource_updates(
                 async for event in sub:
                     assert type(event).__name__ == "ResourceUpdated" and str(event.uri) == str(uri), event
                     break
+
+
+# --- concurrent input rounds, per identity --------------------------------------------------------------------
+
+
+async def test_concurrent_input_rounds_of_two_identities_each_reach_their_own_child_and_answers(
+    hub: type[HubProcess],
+) -> None:
+    """Alice and Bob at once, on per-identity and per-session children that only speak the
+    handshake era (bridged: every round is a server→client request of the child) and on a child that speaks
+    2026-07-28 itself (its own rounds pass through): every call gets its own caller's answers."""
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    tokens = {"ALICE": "alice-token-0123456789", "BOB": "bob-token-0123456789ab"}
+    asking = f'    command: {sys.executable}\n    args: ["{ROOT / "tests" / "fixtures" / "legacy_asking.py"}"]\n'
+    config = (
+        "mcpServers:\n"
+        f"  by-identity:\n{asking}    session_mode: per-identity\n"
+        f"  by-session:\n{asking}    session_mode: per-session\n"
+        f'  modern:\n    command: ${{HARBOR_PYTHON}}\n    args: ["{FIXTURE_SERVER}"]\n    session_mode: per-identity\n'
+        "gateway:\n  host: 127.0.0.1\n  auth:\n    tokens:\n"
+        '      - {token: "${ALICE}", identity: alice}\n      - {token: "${BOB}", identity: bob}\n'
+    )
+    h = hub(config, env=tokens)
+
+    async def one(who: str, n: int, tool: str, arguments: dict[str, Any]) -> tuple[str, str]:
+        name = f"{who}-{n}"
+
+        async def elicit(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+            await asyncio.sleep(0.05 * (n + 1))  # answers arrive out of order across the callers
+            return types.ElicitResult(action="accept", content={"name": name, "username": name, "email": "e"})
+
+        async def sample(context: object, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+            return types.CreateMessageResult(
+                role="assistant", content=types.TextContent(type="text", text=f"hi {name}"), model="m"
+            )
+
+        headers = {"authorization": f"Bearer {tokens[who.upper()]}"}
+        async with (
+            httpx.AsyncClient(headers=headers, timeout=30) as http,
+            Client(
+                streamable_http_client(h.url + "/mcp", http_client=http),
+                mode=MODERN,
+                elicitation_callback=elicit,
+                sampling_callback=sample,
+            ) as client,
+        ):
+            return name, _text(await client.call_tool(tool, arguments))
+
+    with anyio.fail_after(90):
+        for tool, arguments, expected, calls in (
+            # legacy_asking serves one call at a time (a second call's round would take the first's answer), so
+            # one call per identity there: the two identities' children run their rounds at the same time
+            ("by-identity__greet", {}, "{name}: hi {name}", (0,)),
+            ("by-session__greet", {}, "{name}: hi {name}", (0,)),
+            ("modern__test_elicitation", {"message": "who?"}, '"username": "{name}"', (0, 1)),
+        ):
+            results = await asyncio.gather(*(one(w, n, tool, arguments) for w in ("alice", "bob") for n in calls))
+            for name, text in results:
+                assert expected.format(name=name) in text, (tool, name, text)
