@@ -153,7 +153,7 @@ async def test_a_stop_signal_lets_a_short_call_finish_and_fails_a_long_one_then_
     assert cut["error"]["code"] == -32015 and "gateway stopping" in cut["error"]["message"]
     code = await anyio.to_thread.run_sync(lambda: h.proc.wait(10))
     elapsed = time.monotonic() - stopped_at
-    assert code == 0 and elapsed < 2 + 1.5, (code, elapsed)
+    assert code == 0 and elapsed < 2 + 1.0, (code, elapsed)  # within the grace + 1 s (measured: 2.15-2.17 s)
     log = h.log()
     assert "Traceback" not in log and "Cancel" not in log, log[-3000:]
     assert not [pid for pid in children if _alive(pid)], "a child was left behind"
