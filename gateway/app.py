@@ -267,6 +267,7 @@ def build_hub_app(hub: Hub) -> Starlette:
                     hub.locate_event,
                     hub.locate_state,
                     stream_prefix=f"r{cluster.ordinal}.",
+                    max_bytes=hub.config.gateway.max_message_bytes,
                 )
             )
         try:

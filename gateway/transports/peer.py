@@ -25,6 +25,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from gateway.core import errors, jsonrpc
+from gateway.core.errors import MessageTooLarge
 from gateway.core.jsonrpc import Message
 from gateway.transports._asgi import read_body, send_error
 
@@ -56,11 +57,16 @@ async def forward(
     peer: tuple[str, str],
     by: str,
     body: bytes | None = None,
+    max_bytes: int = 16 * 1024 * 1024,
 ) -> None:
-    """Relay this request to the replica at `address` and its answer back. Raises: PeerUnreachable when the
-    other replica cannot be reached (nothing was sent to the client yet)."""
+    """Relay this request to the replica at `address` and its answer back.
+
+    Raises:
+        PeerUnreachable: the other replica cannot be reached (nothing was sent to the client yet).
+        MessageTooLarge: the body exceeds `max_bytes` (the gateway's own message limit), read before relaying.
+    """
     if body is None:
-        body = await read_body(scope, receive, 1 << 31)
+        body = await read_body(scope, receive, max_bytes)
     query = scope.get("query_string", b"").decode("latin-1")
     url = f"{address}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
     headers = [
@@ -137,8 +143,10 @@ class Peering:
         locate_state: Callable[[Any], Awaitable[str | None]],
         *,
         stream_prefix: str = "",
+        max_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.http = http
+        self.max_bytes = max_bytes  # gateway.max_message_bytes: a relayed body is held to the same limit
         self.stream_prefix = stream_prefix  # POST stream keys carry it: `r<ordinal>.`
         self.header = header
         self.replica = replica
@@ -150,10 +158,12 @@ class Peering:
         if is_forwarded(scope):  # relayed once already: never bounce between replicas
             return False
         try:
-            await forward(scope, receive, send, address, self.http, self.header, self.replica, body)
+            await forward(scope, receive, send, address, self.http, self.header, self.replica, body, self.max_bytes)
         except PeerUnreachable as exc:
             log.info("peer_unreachable", address=address, reason=str(exc))
             return False
+        except MessageTooLarge as exc:
+            await send_error(send, 413, exc.code, exc.message)
         return True
 
 

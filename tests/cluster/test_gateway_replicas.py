@@ -80,6 +80,7 @@ gateway:
   advertise: http://127.0.0.1:${{HARBOR_PORT}}
   allowed_hosts: [mcp.example.test]
   keep_alive: 1
+  max_message_bytes: 1048576
   auth:
     tokens:
       - {{token: "${{ALICE}}", identity: alice}}
@@ -447,6 +448,20 @@ async def test_legacy_sse_messages_that_land_elsewhere_are_forwarded_to_the_stre
         await sse.initialize()
         replies = [await sse.call(i, "everything__echo", {"text": f"sse-{i}"}) for i in range(1, 7)]
         assert [text_of(r) for r in replies] == [f"sse-{i}" for i in range(1, 7)]
+        await sse.close()
+
+
+async def test_a_relayed_message_is_held_to_the_gateways_message_limit(cluster: Cluster) -> None:
+    async with aiohttp.ClientSession(headers=bearer("ALICE"), timeout=aiohttp.ClientTimeout(total=30)) as http:
+        sse = LegacySSE(http, cluster.urls[0])
+        await sse.connect()
+        await sse.initialize()
+        huge = call(1, "everything__echo", text="x" * (2 * 1024 * 1024))
+        async with http.post(cluster.urls[1] + (sse.endpoint or ""), json=huge) as resp:  # relayed to replica 0
+            refused = await resp.json()
+            assert resp.status == 413 and "exceeds the limit of 1048576 bytes" in refused["error"]["message"], refused
+            assert resp.headers.getall("harbor-replica") == ["r1"]  # refused before relaying, not by replica 0
+        assert text_of(await sse.call(2, "everything__echo", {"text": "still here"})) == "still here"
         await sse.close()
 
 
