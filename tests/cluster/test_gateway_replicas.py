@@ -529,6 +529,25 @@ async def test_a_server_request_answered_on_another_replica_reaches_the_asking_o
     await client.delete()
 
 
+async def test_a_cancellation_sent_to_another_replica_cancels_the_call_where_it_runs(
+    cluster: Cluster, http: aiohttp.ClientSession
+) -> None:
+    client = streamable(http, cluster.urls[0])
+    await client.initialize()
+    started = time.monotonic()
+    running = asyncio.ensure_future(on(client, cluster.urls[0], call(7, "everything__sleep", ms=8000, text="late")))
+    await asyncio.sleep(0.5)
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "no"}}
+    status, _ = await on(client, cluster.urls[1], cancel)
+    assert status == 202
+    status, messages = await asyncio.wait_for(running, 6)
+    assert time.monotonic() - started < 4  # ended on the cancellation, not after the 8 s sleep
+    assert not [m for m in messages if m.get("id") == 7 and "result" in m], messages  # no reply to a cancelled call
+    status, messages = await on(client, cluster.urls[2], call(8, "everything__echo", text="after"))
+    assert status == 200 and text_of(messages[-1]) == "after"  # the session goes on
+    await client.delete()
+
+
 async def test_a_per_session_child_is_reached_from_every_replica(cluster: Cluster, http: aiohttp.ClientSession) -> None:
     client = streamable(http, cluster.urls[0])
     await client.initialize()
