@@ -9,11 +9,15 @@ from mcp_eval_server import __version__
 
 
 def test_version_prints_the_package_version_and_exits_0() -> None:
-    done = subprocess.run([sys.executable, "-m", "mcp_eval_server", "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_eval_server", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"mcp-eval-server {__version__}"
 
 
 def test_an_unknown_flag_is_refused_with_usage() -> None:
-    done = subprocess.run([sys.executable, "-m", "mcp_eval_server", "--no-such-flag"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_eval_server", "--no-such-flag"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2 and "usage: mcp-eval-server" in done.stderr and done.stdout == ""

@@ -15,5 +15,7 @@ def test_version_prints_the_package_version_and_exits_0() -> None:
 
 
 def test_an_unknown_flag_is_refused_with_usage() -> None:
-    done = subprocess.run([sys.executable, "-m", "sql_server", "--no-such-flag"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "sql_server", "--no-such-flag"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2 and "usage: sql-server" in done.stderr and done.stdout == ""

@@ -315,6 +315,11 @@ class PostgresBackend(Backend):
             await conn.execute(begin)
         except _DROPPED as exc:
             raise _DroppedConnection() from exc
+        except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+            # a backend terminated while the connection sat in the pool can leave the protocol mid-state
+            # ("cannot switch to state …"): nothing ran yet, so drop it and retry on a new connection
+            conn.terminate()
+            raise _DroppedConnection() from exc
         except asyncpg.PostgresError as exc:
             raise self._error(exc) from None
 
