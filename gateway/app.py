@@ -208,15 +208,15 @@ def build_hub_app(hub: Hub) -> Starlette:
     """The aggregating gateway's app: merged and per-server endpoints, health, metrics, status page."""
     settings = hub.config.gateway
     keep_alive, max_bytes = settings.keep_alive, settings.max_message_bytes
-    routes = [
+    routes = [  # the data paths first: Starlette tries the routes in order on every request
+        Route("/mcp", StreamableHTTP(hub.merged_sessions, keep_alive, max_bytes)),
+        Route("/message", SSEMessages(hub.merged_sessions, max_bytes)),
+        Route("/servers/{name}/{endpoint}", _PerServer(hub)),
+        Route("/sse", SSEStream(hub.merged_sessions, "/message", keep_alive)),
         *_console(hub),
         Route("/healthz", _healthz),
         Route("/readyz", _hub_readyz(hub)),
         Route("/metrics", _metrics(hub)),
-        Route("/mcp", StreamableHTTP(hub.merged_sessions, keep_alive, max_bytes)),
-        Route("/sse", SSEStream(hub.merged_sessions, "/message", keep_alive)),
-        Route("/message", SSEMessages(hub.merged_sessions, max_bytes)),
-        Route("/servers/{name}/{endpoint}", _PerServer(hub)),
         Route(
             CALL_PATH,
             PeerCallEndpoint(

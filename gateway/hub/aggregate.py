@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import inspect
 import itertools
 import math
 import time
@@ -300,7 +299,7 @@ class Aggregator:
                 call.outcome_hint = "denied"
                 raise _Unknown("tool", public)
             retry_after = self.hooks.rate_check(session.identity.name, str(public))
-            if inspect.isawaitable(retry_after):  # shared buckets (Redis) answer asynchronously
+            if retry_after is not None and not isinstance(retry_after, (int, float)):  # Redis buckets: awaited
                 retry_after = await retry_after
             if retry_after is not None:
                 call.outcome_hint = "rate_limited"

@@ -10,7 +10,6 @@ handshake-era methods and unknown ones are -32601 (HTTP 404). Nothing here knows
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from gateway import __version__
@@ -138,7 +137,7 @@ class ModernView:
             if rejected is not None:
                 raise HeaderMismatch(rejected.message)
             retry_after = self.view.hooks.rate_check(who.name, str(public))
-            if inspect.isawaitable(retry_after):  # shared buckets (Redis) answer asynchronously
+            if retry_after is not None and not isinstance(retry_after, (int, float)):  # Redis buckets: awaited
                 retry_after = await retry_after
             if retry_after is not None:
                 call.outcome_hint = "rate_limited"

@@ -87,12 +87,14 @@ class StreamableHTTP:
             return
         body: Any = None
         raw = b""
+        modern = False
         try:
             raw = await read_body(scope, receive, self.max_message_bytes)
             body = jsonrpc.decode(raw)
             messages: list[Message] = []
             kinds: list[str] = []
-            if not era.is_modern(body, headers):
+            modern = era.is_modern(body, headers)
+            if not modern:
                 messages, kinds = _validate(body)
         except MessageTooLarge as exc:
             self.manager.refused(identity_of(scope), exc.message)
@@ -102,7 +104,7 @@ class StreamableHTTP:
             self.manager.refused(identity_of(scope), exc.message)
             await send_error(send, 400, exc.code, exc.message, jsonrpc.refused_id(body, raw, exc))
             return
-        if era.is_modern(body, headers):  # the stateless 2026-07-28 path; everything else is as it was
+        if modern:  # the stateless 2026-07-28 path; everything else is as it was
             peering = getattr(self.manager, "peering", None)
             if peering is not None and isinstance(body, dict):
                 state = (body.get("params") or {}).get("requestState") if isinstance(body.get("params"), dict) else None
