@@ -187,17 +187,6 @@ class ModernView:
                 router.attach(subs[server.slug][0])
             return subs[server.slug]
 
-        if not self.view.merged:  # one server alone: its own announcements reach the stream through its router
-            await presence(self._only())
-        for uri in listen.filter.get("resourceSubscriptions", []):
-            found = self.view._resolve_uri(uri)
-            if found is None or not self.view.hooks.allows_server(who, found[0].slug):
-                continue
-            server, original = found
-            sub, router = await presence(server)
-            router.subscribe_for(sub, original)
-        self.view.listens.add(listen)  # the merged view's own list changes, and the end of the stream
-
         def finished() -> None:
             self.view.listens.discard(listen)
             for sub, router in subs.values():
@@ -205,5 +194,19 @@ class ModernView:
             for server in held:
                 server.modern.release_listen(who.name)
 
+        try:
+            if not self.view.merged:  # one server alone: its own announcements reach the stream through its router
+                await presence(self._only())
+            for uri in listen.filter.get("resourceSubscriptions", []):
+                found = self.view._resolve_uri(uri)
+                if found is None or not self.view.hooks.allows_server(who, found[0].slug):
+                    continue
+                server, original = found
+                sub, router = await presence(server)
+                router.subscribe_for(sub, original)
+        except BaseException:  # a server that cannot take the listen (not ready, at capacity): undo the others
+            finished()
+            raise
+        self.view.listens.add(listen)  # the merged view's own list changes, and the end of the stream
         listen.on_finish = finished
         return listen
