@@ -185,17 +185,18 @@ class Authenticator:
                 return ANONYMOUS
             raise AuthError(401, "authentication is required but none is configured on this gateway")
         token = _bearer(authorization)
-        identity = self._static(token)
+        presented = _digest(token)
+        identity = self._static(presented)
         if identity is not None:
             return identity
         if self._jwt is not None and token.count(".") == 2:
-            remembered = self._remembered(_digest(token))
+            remembered = self._remembered(presented)
             if remembered is not None:
                 return remembered
             identity, expires = self._verify_jwt(token, self._jwt)
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
-            self._verified[_digest(token)] = (identity, expires)
+            self._verified[presented] = (identity, expires)
             return identity
         raise AuthError(401, "invalid token")
 
@@ -208,7 +209,8 @@ class Authenticator:
             token = _bearer(authorization)
         except AuthError:
             return None
-        return self._static(token) or self._remembered(_digest(token))
+        presented = _digest(token)
+        return self._static(presented) or (self._remembered(presented) if self._verified else None)
 
     def _remembered(self, digest: bytes) -> Identity | None:
         found = self._verified.get(digest)
@@ -219,8 +221,8 @@ class Authenticator:
             return None
         return found[0]
 
-    def _static(self, token: str) -> Identity | None:
-        presented = _digest(token)
+    def _static(self, presented: bytes) -> Identity | None:
+        """The static token whose digest is `presented` (the SHA-256 of the token the caller sent)."""
         found: Identity | None = None
         for digest, identity in self._tokens:  # no early exit: time does not depend on which token matched
             if hmac.compare_digest(presented, digest) and found is None:

@@ -17,28 +17,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from gateway.config import Bucket, RateLimitsConfig
+from gateway.config import RateLimitsConfig
 
 DEFAULT_MAX_KEYS = 100_000
 _EPSILON = 1e-9  # float slack so that a retry at exactly `retry_after` succeeds
-
-
-@dataclass
-class _State:
-    tokens: float
-    updated: float
-
-    def refill(self, bucket: Bucket, now: float) -> None:
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(float(bucket.burst), self.tokens + elapsed * bucket.rate)
-        self.updated = now
-
-    def wait(self, bucket: Bucket) -> float:
-        """Seconds until this bucket holds one token; 0 when it does already."""
-        missing = 1.0 - self.tokens
-        return 0.0 if missing <= _EPSILON else missing / bucket.rate
 
 
 class RateLimiter:
@@ -54,7 +37,8 @@ class RateLimiter:
         self._config = config or RateLimitsConfig()
         self._clock = clock
         self._max_keys = max_keys
-        self._states: OrderedDict[tuple[str, ...], _State] = OrderedDict()
+        self._states: OrderedDict[tuple[str, ...], list[float]] = OrderedDict()  # key → [tokens, updated]
+        self._plans: dict[tuple[str, str], tuple[tuple[tuple[str, ...], float, float], ...]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -64,41 +48,56 @@ class RateLimiter:
         return bool(config.per_identity or config.per_identity_tool or config.overrides)
 
     def check(self, identity: str, tool: str) -> float | None:
-        """Take one token from each applicable bucket and return None, or return the seconds to wait (> 0)."""
-        buckets = self._buckets(identity, tool)
-        if not buckets:
+        """Take one token from each applicable bucket and return None, or return the seconds to wait (> 0).
+
+        This runs on every call, so it is written for speed: the buckets that apply to (identity, tool) are
+        worked out once, and a bucket's state is a two-item list [tokens, updated] refilled in place."""
+        plan = self._plans.get((identity, tool))
+        if plan is None:
+            plan = self._plan(identity, tool)
+        if not plan:
             return None
+        states = self._states
         with self._lock:
             now = self._clock()
-            states = [(self._state(key, bucket, now), bucket) for key, bucket in buckets]
-            for state, bucket in states:
-                state.refill(bucket, now)
-            wait = max(state.wait(bucket) for state, bucket in states)
+            held = []
+            wait = 0.0
+            for key, rate, burst in plan:
+                state = states.get(key)
+                if state is None:
+                    state = states[key] = [burst, now]
+                    if len(states) > self._max_keys:
+                        states.popitem(last=False)
+                else:
+                    states.move_to_end(key)
+                    elapsed = now - state[1]
+                    if elapsed > 0:
+                        state[0] = min(burst, state[0] + elapsed * rate)
+                    state[1] = now
+                missing = 1.0 - state[0]
+                if missing > _EPSILON:
+                    wait = max(wait, missing / rate)
+                held.append(state)
             if wait > 0:
                 return wait
-            for state, _bucket in states:
-                state.tokens -= 1.0
+            for state in held:
+                state[0] -= 1.0
             return None
 
-    def _buckets(self, identity: str, tool: str) -> list[tuple[tuple[str, ...], Bucket]]:
+    def _plan(self, identity: str, tool: str) -> tuple[tuple[tuple[str, ...], float, float], ...]:
+        """The buckets (state key, rate, burst) that apply to a call of `tool` by `identity`, remembered."""
         config = self._config
-        found: list[tuple[tuple[str, ...], Bucket]] = []
+        found: list[tuple[tuple[str, ...], float, float]] = []
         own = config.overrides.get(identity, config.per_identity)
         if own is not None:
-            found.append((("identity", identity), own))
+            found.append((("identity", identity), float(own.rate), float(own.burst)))
         if config.per_identity_tool is not None:
-            found.append((("tool", identity, tool), config.per_identity_tool))
-        return found
-
-    def _state(self, key: tuple[str, ...], bucket: Bucket, now: float) -> _State:
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = _State(float(bucket.burst), now)
-            if len(self._states) > self._max_keys:
-                self._states.popitem(last=False)
-        else:
-            self._states.move_to_end(key)
-        return state
+            bucket = config.per_identity_tool
+            found.append((("tool", identity, tool), float(bucket.rate), float(bucket.burst)))
+        if len(self._plans) >= self._max_keys:
+            self._plans.clear()  # a pure function of the config: forgetting only costs recomputing
+        plan = self._plans[(identity, tool)] = tuple(found)
+        return plan
 
     def __len__(self) -> int:
         """How many buckets are held in memory."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -16,7 +17,11 @@ from gateway.policy.audit import REDACTED, AuditLog, Redactor, arguments_digest,
 T0 = 1_795_000_000.25  # 2026-11-18T11:06:40.25Z (date -u -d @1795000000)
 
 
-def _record(log: AuditLog, arguments: Any = None, **overrides: Any) -> dict[str, Any]:
+RESPONSE = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "ok"}]}}
+RESPONSE_BYTES = len(json.dumps(RESPONSE, separators=(",", ":")))
+
+
+def _record(log: AuditLog, arguments: Any = None, **overrides: Any) -> None:
     fields: dict[str, Any] = {
         "identity": "alice",
         "server": "gh",
@@ -24,30 +29,34 @@ def _record(log: AuditLog, arguments: Any = None, **overrides: Any) -> dict[str,
         "arguments": {"title": "x"} if arguments is None else arguments,
         "duration_ms": 12.3456,
         "outcome": "ok",
-        "response_bytes": 512,
+        "response": RESPONSE,
         "session": "s-1",
     }
-    return log.record(**(fields | overrides))
+    log.record(**(fields | overrides))
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
 def test_one_json_line_per_call_with_every_field_in_order(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "audit.jsonl"
     log = AuditLog(AuditConfig(path=str(path)), clock=lambda: T0)
-    first = _record(log)
-    _record(log, outcome="rate_limited", session=None)
+    _record(log)
+    _record(log, outcome="rate_limited", session=None, response=None)
     log.close()
     lines = path.read_bytes().splitlines()
     assert len(lines) == 2
     parsed = json.loads(lines[0])
-    assert parsed == first
     assert list(parsed) == [
         "time", "identity", "server", "tool", "arguments_sha256", "duration_ms", "outcome", "response_bytes", "session",
     ]  # fmt: skip
     assert parsed["time"] == "2026-11-18T11:06:40.250Z"
     assert parsed["arguments_sha256"] == hashlib.sha256(b'{"title":"x"}').hexdigest()
     assert "arguments" not in parsed
-    assert (parsed["duration_ms"], parsed["response_bytes"], parsed["session"]) == (12.346, 512, "s-1")
-    assert json.loads(lines[1])["outcome"] == "rate_limited" and json.loads(lines[1])["session"] is None
+    assert (parsed["duration_ms"], parsed["response_bytes"], parsed["session"]) == (12.346, RESPONSE_BYTES, "s-1")
+    second = json.loads(lines[1])
+    assert second["outcome"] == "rate_limited" and second["session"] is None and second["response_bytes"] == 0
 
 
 def test_file_is_appended_not_truncated(tmp_path: Path) -> None:
@@ -72,15 +81,19 @@ def test_digest_handles_integers_beyond_64_bits() -> None:
     assert arguments_digest({"n": 2**70}) == hashlib.sha256(b'{"n":1180591620717411303424}').hexdigest()
 
 
-def test_arguments_are_included_only_when_configured_and_redacted_at_any_depth() -> None:
-    log = AuditLog(AuditConfig(include_arguments=True))
+def test_arguments_are_included_only_when_configured_and_redacted_at_any_depth(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path), include_arguments=True))
     arguments = {
         "query": "select 1",
         "Password": "hunter2",
         "options": {"headers": {"Authorization": "Bearer abc", "Accept": "json"}, "max_tokens": 5},
         "accounts": [{"name": "a", "apiKey": "k1"}, {"name": "b", "private_key": {"pem": "xyz"}}],
     }
-    entry = _record(log, arguments)
+    _record(log, arguments)
+    _record(AuditLog(AuditConfig(path=str(path))), arguments)
+    entry, plain = _lines(path)
+    assert "arguments" not in plain and plain["arguments_sha256"] == entry["arguments_sha256"]
     assert entry["arguments"] == {
         "query": "select 1",
         "Password": REDACTED,
@@ -89,7 +102,7 @@ def test_arguments_are_included_only_when_configured_and_redacted_at_any_depth()
     }
     assert entry["arguments_sha256"] == arguments_digest(arguments)  # digest of the real arguments
     assert arguments["Password"] == "hunter2"  # the caller's data is not modified
-    assert "hunter2" not in json.dumps(entry) and "k1" not in json.dumps(entry)
+    assert "hunter2" not in path.read_text() and "k1" not in path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -114,9 +127,9 @@ def test_entries_match_keys_written_with_or_without_separators() -> None:
 def test_no_file_is_written_when_path_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     log = AuditLog(AuditConfig())
-    entry = _record(log)
+    _record(log)
     log.close()
-    assert entry["outcome"] == "ok"
+    assert not log.enabled
     assert list(tmp_path.iterdir()) == []
 
 
@@ -125,7 +138,7 @@ def test_unwritable_path_does_not_raise_on_construction_or_record(tmp_path: Path
     blocker.write_text("")
     log = AuditLog(AuditConfig(path=str(blocker / "audit.jsonl")))
     assert log.last_error is not None and "cannot open audit log" in log.last_error
-    assert _record(log)["tool"] == "create_issue"
+    _record(log)  # does not raise
     log.close()
 
 
@@ -152,9 +165,72 @@ def test_write_error_is_logged_once_then_the_file_is_reopened(tmp_path: Path, mo
     assert warnings == ["audit log failing; records are not being written", "audit log recovered"]
 
 
-def test_records_after_close_are_returned_but_not_written(tmp_path: Path) -> None:
+def test_records_after_close_are_not_written(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog(AuditConfig(path=str(path)))
     log.close()
-    assert _record(log)["identity"] == "alice"
+    _record(log)
     assert path.read_bytes() == b""
+
+
+def test_timestamps_follow_the_clock_across_a_second_boundary(tmp_path: Path) -> None:
+    now = [T0 + 0.5]
+    log = AuditLog(AuditConfig(path=str(tmp_path / "audit.jsonl")), clock=lambda: now[0])
+    for at in (T0 + 0.5, T0 + 0.875, T0 + 86_400.0):
+        now[0] = at
+        _record(log)
+    times = [line["time"] for line in _lines(tmp_path / "audit.jsonl")]
+    # the cached date part moves on with the second, and with the day
+    assert times == ["2026-11-18T11:06:40.750Z", "2026-11-18T11:06:41.125Z", "2026-11-19T11:06:40.250Z"]
+
+
+class _CountingFile:
+    """The audit file, with its write calls counted."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.writes = inner, 0
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        return int(self.inner.write(data))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.anyio
+async def test_a_lone_record_is_written_at_once_and_a_burst_shares_one_write(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)))
+    counting = log._file = _CountingFile(log._file)
+    _record(log)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(path.read_bytes().splitlines()) == 1 and counting.writes == 1  # no waiting when idle
+    for _ in range(50):  # a burst right after a write: gathered, written once within the interval
+        _record(log)
+        await asyncio.sleep(0)
+    assert len(path.read_bytes().splitlines()) < 51
+    await asyncio.sleep(audit_module.FLUSH_INTERVAL + 0.05)
+    assert len(path.read_bytes().splitlines()) == 51
+    assert counting.writes == 2
+    log.close()
+    assert len(path.read_bytes().splitlines()) == 51
+
+
+@pytest.mark.anyio
+async def test_queued_records_are_written_by_close_and_a_full_queue_is_written_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)))
+    _record(log)
+    await asyncio.sleep(0)  # written at once: the next ones wait for the interval
+    monkeypatch.setattr(audit_module, "MAX_QUEUED", 5)
+    for index in range(6):
+        _record(log, tool=f"t{index}")
+    assert [line["tool"] for line in _lines(path)][1:] == [f"t{i}" for i in range(6)]  # past 5: written now
+    _record(log, tool="last", response={"id": 1, "result": {"big": 2**70}})  # beyond 64 bits: still measured
+    log.close()
+    last = _lines(path)[-1]
+    assert last["tool"] == "last" and last["response_bytes"] == len('{"id":1,"result":{"big":1180591620717411303424}}')
