@@ -36,6 +36,7 @@ ENVELOPE_KEYS = (META_VERSION, META_CLIENT_INFO, META_CAPABILITIES, META_LOG_LEV
 VERSION_HEADER = "mcp-protocol-version"
 METHOD_HEADER = "mcp-method"
 NAME_HEADER = "mcp-name"
+_ROUTING_HEADERS = tuple(name.encode("latin-1") for name in (VERSION_HEADER, METHOD_HEADER, NAME_HEADER))
 PARAM_HEADER_PREFIX = "mcp-param-"
 NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}  # method → the param Mcp-Name mirrors
 INPUT_REQUIRED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})  # may answer input_required
@@ -107,13 +108,10 @@ def unsupported(requested: Any) -> Rejection:
 
 def duplicated_header(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """A routing header sent twice (first-copy and last-copy readers would disagree), or None."""
-    seen: set[str] = set()
-    for raw_name, _ in raw_headers:
-        name = raw_name.decode("latin-1").lower()
-        if name in (VERSION_HEADER, METHOD_HEADER, NAME_HEADER):
-            if name in seen:
-                return name
-            seen.add(name)
+    names = [name.lower() for name, _ in raw_headers]
+    for routing in _ROUTING_HEADERS:
+        if names.count(routing) > 1:
+            return routing.decode("latin-1")
     return None
 
 
@@ -131,17 +129,16 @@ def envelope(message: Message, headers: Mapping[str, str] | None) -> Envelope | 
         return Rejection(errors.INVALID_PARAMS, f"params._meta is missing the required key(s): {', '.join(missing)}")
     version = meta[META_VERSION]
     if headers is not None:
-        headers = {k: v.strip(" \t") for k, v in headers.items()}  # RFC 9110 §5.5: values exclude surrounding OWS
-        header = headers.get(VERSION_HEADER)
+        header = _value(headers, VERSION_HEADER)
         if header is None or header != version:
             return Rejection(HEADER_MISMATCH, f"{VERSION_HEADER} header does not match params._meta's {META_VERSION}")
         method = message.get("method")
-        if headers.get(METHOD_HEADER) != method:
+        if _value(headers, METHOD_HEADER) != method:
             return Rejection(HEADER_MISMATCH, f"{METHOD_HEADER} header does not match the request body's method")
         key = NAMED.get(method) if isinstance(method, str) else None
         if key is not None:
             value = message["params"].get(key)
-            if value is not None and decode_header_value(headers.get(NAME_HEADER)) != value:
+            if value is not None and decode_header_value(_value(headers, NAME_HEADER)) != value:
                 return Rejection(HEADER_MISMATCH, f"{NAME_HEADER} header does not match the request body's {key!r}")
     if not isinstance(version, str):
         return Rejection(errors.INVALID_PARAMS, "the protocol-version envelope value must be a string")
@@ -155,6 +152,12 @@ def envelope(message: Message, headers: Mapping[str, str] | None) -> Envelope | 
     return Envelope(
         version, capabilities, info if isinstance(info, dict) else None, level if isinstance(level, str) else None
     )
+
+
+def _value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value without surrounding whitespace (RFC 9110 §5.5: values exclude surrounding OWS)."""
+    value = headers.get(name)
+    return value.strip(" \t") if value is not None else None
 
 
 def without_envelope(params: Any) -> Any:
@@ -263,6 +266,20 @@ def _positions(root: Any) -> Iterator[tuple[tuple[str, ...] | None, dict[str, An
                 stack.extend((None, sub) for sub in value.values())
 
 
+_SEEN_SCHEMAS: dict[int, tuple[Any, Any]] = {}  # id(schema) → (schema, its annotations); holding it keeps the id
+
+
+def _annotations_of(schema: Any) -> list[tuple[tuple[str, ...], str, dict[str, Any]]] | None:
+    """`_annotations`, remembered per schema object (a tool's schema is walked once, not on every call)."""
+    known = _SEEN_SCHEMAS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]  # type: ignore[no-any-return]
+    if len(_SEEN_SCHEMAS) >= 4096:
+        _SEEN_SCHEMAS.clear()
+    found = _SEEN_SCHEMAS[id(schema)] = (schema, _annotations(schema))
+    return found[1]  # type: ignore[no-any-return]
+
+
 def _annotations(schema: Any) -> list[tuple[tuple[str, ...], str, dict[str, Any]]] | None:
     """The valid `x-mcp-header` annotations of a tool schema, or None when the schema's annotations are invalid
     (a conforming client then drops the tool and sends no headers, so nothing is validated)."""
@@ -306,7 +323,7 @@ def _matches(kind: Any, value: Any, rendered: str, decoded: str) -> bool:
 def param_header_rejection(schema: Any, arguments: Any, raw_headers: Iterable[tuple[bytes, bytes]]) -> Rejection | None:
     """Each `x-mcp-header`-annotated argument and its `Mcp-Param-<token>` header must agree: present together and
     equal (after sentinel decoding; integers numerically), or absent together. First failure as -32020."""
-    annotations = _annotations(schema)
+    annotations = _annotations_of(schema)
     if not annotations:
         return None
     folded: dict[str, str] = {}

@@ -46,6 +46,8 @@ SETTLE = 0.002  # seconds to gather the input requests a child sends together, b
 ROUND_WINDOW = 300.0  # seconds a client has to answer an input round; past it the child's requests get an error
 KEY_META = "harbor/inputKey"
 _KIND = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+_BOOT = secrets.token_hex(4)  # with a serial, names every call of this process uniquely, across restarts too
+_SERIAL = itertools.count(1)
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
@@ -108,14 +110,15 @@ class ModernCall(ClientSession):
     modern = True
 
     def __init__(self, identity: str, envelope: era.Envelope, request: Message, calls: Calls) -> None:
-        super().__init__("modern")
+        # The key only has to be unique: a requestState naming it is signed, so it cannot be forged or guessed.
+        self.key = f"{calls.prefix}{_BOOT}{next(_SERIAL):x}"  # the prefix names the replica, when there are several
+        super().__init__("modern", session_id=self.key)
         self.owner = identity
         self.identity = identity
         self.capabilities = envelope.capabilities
         self.client_info = envelope.client_info or {}
         self.log_level = envelope.log_level
         self.protocol_version = envelope.version
-        self.key = calls.prefix + secrets.token_hex(8)  # the prefix names the replica, when there are several
         self.method = request["method"]
         self.name = (request.get("params") or {}).get(era.NAMED.get(self.method, ""), None)
         self.first_id: RequestId = request["id"]
@@ -367,7 +370,7 @@ class Passthrough(ClientSession):
     modern = True
 
     def __init__(self, identity: str, envelope: era.Envelope, request: Message, outbox: Outbox) -> None:
-        super().__init__("modern")
+        super().__init__("modern", session_id=f"{_BOOT}{next(_SERIAL):x}")
         self.owner = identity
         self.capabilities = envelope.capabilities
         self.protocol_version = envelope.version

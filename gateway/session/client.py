@@ -26,8 +26,10 @@ class Outbox(Protocol):
 
 
 class ClientSession:
-    def __init__(self, kind: str, env: dict[str, str] | None = None) -> None:
-        self.id = secrets.token_hex(16)
+    def __init__(self, kind: str, env: dict[str, str] | None = None, session_id: str | None = None) -> None:
+        """`session_id`: given by a session that is never addressed by its id (one modern request); otherwise a
+        fresh unguessable one, since a client presents it as `Mcp-Session-Id`."""
+        self.id = session_id or secrets.token_hex(16)
         self.kind = kind
         self.env = env or {}
         self.protocol_version: str | None = None

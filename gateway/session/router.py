@@ -80,7 +80,8 @@ class Router:
         session.inflight.clear()
         for uri in list(session.subscriptions):
             self._unsubscribe(session, uri, notify_upstream=True)
-        self._outgoing = {k: v for k, v in self._outgoing.items() if v[0] is not session}
+        if self._outgoing:
+            self._outgoing = {k: v for k, v in self._outgoing.items() if v[0] is not session}
 
     def initialize_result(self, session: ClientSession, params: Message) -> Message:
         """The cached upstream handshake, answered with the version negotiated for this client."""

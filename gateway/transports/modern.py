@@ -42,9 +42,17 @@ class ModernHTTP:
         self.deadline = deadline
 
     async def post(
-        self, scope: Scope, receive: Receive, send: Send, body: Any, wants_json: bool, wants_sse: bool
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: Any,
+        wants_json: bool,
+        wants_sse: bool,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        headers = headers_of(scope)
+        """`headers`: the request's headers as `headers_of` gives them, when the caller has read them already."""
+        headers = headers if headers is not None else headers_of(scope)
         if not isinstance(body, dict) or ("method" not in body and "id" in body):
             await send_rejection(
                 send, errors.INVALID_REQUEST, "Body must be a single JSON-RPC request or notification object", None

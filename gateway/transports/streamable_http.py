@@ -111,7 +111,7 @@ class StreamableHTTP:
                 address = await peering.locate_state(state) if state is not None else None
                 if address is not None and await peering.relay(scope, receive, send, address, raw):
                     return  # an input round of a call parked on another replica: answered there
-            await self.modern.post(scope, receive, send, body, wants_json, wants_sse)
+            await self.modern.post(scope, receive, send, body, wants_json, wants_sse, headers)
             return
 
         if kinds[0] == "request" and messages[0]["method"] == "initialize":
