@@ -131,8 +131,7 @@ class ModernView:
             if not self.view._allowed(who, server, original, True):
                 call.outcome_hint = "denied"
                 raise _Unknown("tool", public)
-            tools = server.cached("tools/list") or []
-            schema = next((t.get("inputSchema") for t in tools if t.get("name") == original), None)
+            schema = server.input_schema(original)
             rejected = era.param_header_rejection(schema, params.get("arguments"), raw_headers)
             if rejected is not None:
                 raise HeaderMismatch(rejected.message)

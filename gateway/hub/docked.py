@@ -62,6 +62,7 @@ class DockedServer:
         self.internal = _InternalSession("internal")
         router.attach(self.internal)
         self._cache: dict[str, list[Message]] = {}
+        self._schemas: tuple[list[Message], dict[Any, Any]] | None = None  # (tools list, name → inputSchema)
         self._fetching: dict[str, asyncio.Task[list[Message]]] = {}
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[DockedServer, str], None]] = []  # told "changed" / "ready" / "down"
@@ -82,6 +83,21 @@ class DockedServer:
 
     def cached(self, method: str) -> list[Message] | None:
         return self._cache.get(method)
+
+    def input_schema(self, tool: Any) -> Any:
+        """The `inputSchema` of `tool` in the cached tools list (None when unknown, or nothing is cached yet);
+        the list is indexed once, not searched on every call."""
+        tools = self._cache.get("tools/list")
+        if tools is None or not isinstance(tool, str):
+            return None
+        index = self._schemas
+        if index is None or index[0] is not tools:
+            by_name: dict[Any, Any] = {}
+            for item in tools:
+                if isinstance(item, dict):
+                    by_name.setdefault(item.get("name"), item.get("inputSchema"))  # the first of a name, as listed
+            index = self._schemas = (tools, by_name)
+        return index[1].get(tool)
 
     @property
     def degraded(self) -> str | None:

@@ -140,7 +140,7 @@ class ModernCall(ClientSession):
         if self.finished:
             return
         if "method" not in message:  # the reply to the client's request: the call is over
-            self._finish({**message, "id": self.client_id})
+            self._finish(message)
             return
         method = message["method"]
         if "id" in message:
@@ -249,9 +249,11 @@ class ModernCall(ClientSession):
             self.outbox.put(message)
 
     def _finish(self, reply: Message) -> None:
+        """The child's reply to the call: sent to the client under the id of the attempt being answered."""
         self.finished = True
+        reply = {**reply, "id": self.client_id}
         if "result" in reply:
-            reply = {**reply, "result": era.complete(reply["result"], cacheable=is_cacheable(self.method))}
+            reply["result"] = era.complete(reply["result"], cacheable=is_cacheable(self.method))
         self._send(reply)
         self.outbox = None
         self._cancel_expiry()

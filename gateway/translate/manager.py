@@ -160,11 +160,12 @@ class SessionManager(SessionTable):
     async def _check_param_headers(self, request: Message, raw_headers: Any) -> None:
         """Raises: ProtocolError-coded -32020 when Mcp-Param-* headers disagree with the arguments."""
         params = request.get("params") or {}
-        tools = await self.catalog.items("tools/list")
-        tool = next((t for t in tools if t.get("name") == params.get("name")), None)
-        if tool is None:
+        if self.catalog.cached("tools/list") is None:
+            await self.catalog.items("tools/list")
+        schema = self.catalog.input_schema(params.get("name"))
+        if schema is None:
             return
-        rejected = era.param_header_rejection(tool.get("inputSchema"), params.get("arguments"), raw_headers)
+        rejected = era.param_header_rejection(schema, params.get("arguments"), raw_headers)
         if rejected is not None:
             raise HeaderMismatch(rejected.message)
 
