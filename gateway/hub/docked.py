@@ -155,7 +155,7 @@ class DockedServer:
         try:
             return await asyncio.shield(task)
         finally:
-            if task.done():
+            if task.done() and self._fetching.get(method) is task:
                 self._fetching.pop(method, None)
 
     async def _fetch(self, method: str, key: str) -> list[Message]:
@@ -167,12 +167,14 @@ class DockedServer:
             cursor = result.get("nextCursor")
             if not cursor:
                 break
-        self._cache[method] = items
+        if self._fetching.get(method) is asyncio.current_task():  # not invalidated meanwhile: still true
+            self._cache[method] = items
         return items
 
     def invalidate(self, methods: tuple[str, ...] | None = None) -> None:
         for method in methods or tuple(LISTS):
             self._cache.pop(method, None)
+            self._fetching.pop(method, None)  # a fetch begun earlier may predate the change: the next caller asks anew
 
     def _event(self, kind: str, message: Message | None) -> None:
         if kind == "changed" and message is not None:

@@ -44,6 +44,7 @@ class ClientSession:
         self.subscriptions: set[str] = set()
         self.created = self.last_active = time.monotonic()
         self.closed = False
+        self.opening = False  # its initialize is under way (a child may be starting): not idle
         self.owner: str | None = None  # the identity that opened it; others cannot use it
 
     @property
@@ -55,7 +56,7 @@ class ClientSession:
 
     def idle_for(self, now: float) -> float:
         """Seconds since the client last did anything; 0 while a call or a stream is open."""
-        if self.inflight or self.streams or self.default is not None:
+        if self.inflight or self.streams or self.default is not None or self.opening:
             return 0.0
         return now - self.last_active
 

@@ -239,12 +239,19 @@ class SessionManager(SessionTable):
         if router is None:
             router = self._router(params, session.env)
         assert router.child is not None
+        session.opening = True  # a slow start is not idleness: the reaper must not end the session meanwhile
         try:
             await router.child.wait_ready(self.server.request_timeout)
         except GatewayError as exc:
             if router is not self.shared:
                 await router.child.stop()
             return jsonrpc.error_from(request["id"], exc)
+        finally:
+            session.opening = False
+        if session.closed:  # ended meanwhile (the gateway stops): its child must not outlive it
+            if router is not self.shared:
+                await router.child.stop()
+            return jsonrpc.error_response(request["id"], -32600, "the session ended while it was being initialized")
         router.attach(session)
         session.touch()  # idleness counts from a usable session, not from the start of a slow spawn
         result = router.initialize_result(session, params)

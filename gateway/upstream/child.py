@@ -25,6 +25,8 @@ that was not JSON-RPC, or how it exited, and its last stderr lines). That error 
 succeeds. While the last start failed, callers are told at once (`wait_ready` raises with that reason)
 instead of waiting out a request timeout; after a crash of a child that was serving they wait for the
 restart, at most one startup deadline. `stopping()` (the gateway is shutting down) stops every restart.
+Starts take turns with the other children's (`start_turns.py`); the deadline counts from the turn, and the
+wait for it only against the caller's own timeout.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from gateway.core import era, jsonrpc
 from gateway.core.errors import UpstreamError
 from gateway.core.jsonrpc import Message, RequestId
 from gateway.upstream.base import Upstream
+from gateway.upstream.start_turns import STARTS_AT_ONCE, start_turn
 
 State = Literal["starting", "ready", "restarting", "failed", "stopped"]
 
@@ -97,6 +100,7 @@ class Child:
         self._failures = 0
         self._ready_since = 0.0
         self._ready = asyncio.Event()
+        self._turn = asyncio.Event()  # set once this start has its turn (children take turns: start_turns.py)
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # failed starts' processes being stopped
         self._ever_ready = False
@@ -115,7 +119,18 @@ class Child:
             return
         if self.state in ("failed", "stopped") or (self.state == "restarting" and self.start_failed):
             raise UpstreamError(self._unavailable())
-        return await self._await_ready(min(timeout, self.startup_timeout + BACKOFF_MAX))
+        if not self._turn.is_set():  # queued behind other starts: that wait counts against `timeout` alone
+            loop = asyncio.get_running_loop()
+            queued = loop.time()
+            try:
+                await asyncio.wait_for(self._turn.wait(), timeout)
+            except TimeoutError:
+                raise UpstreamError(
+                    f"the {self.name} server did not become ready within {timeout:g} s: it is still waiting for "
+                    f"its turn to start ({STARTS_AT_ONCE} children start at once)"
+                ) from None
+            timeout -= loop.time() - queued
+        return await self._await_ready(max(0.0, min(timeout, self.startup_timeout + BACKOFF_MAX)))
 
     async def _await_ready(self, timeout: float) -> None:
         try:
@@ -130,11 +145,13 @@ class Child:
         """The gateway is shutting down: whatever happens to the upstream now, never start it again."""
         self._set("stopped", None)
         self._ready.set()
+        self._turn.set()
 
     async def stop(self, quick: bool = False) -> None:
         """Stop the upstream for good (`quick`: the gateway is exiting, so each shutdown step waits briefly)."""
         self._set("stopped", None)
         self._ready.set()  # wake waiters; they see STOPPED
+        self._turn.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -162,8 +179,11 @@ class Child:
             return
         if self.state != "failed":
             self._set("starting", None)
+        self._turn.clear()
         try:
-            await self._connect()
+            async with start_turn():
+                self._turn.set()  # the startup deadline counts from here
+                await self._connect()
         except UpstreamError as exc:
             self.start_failed = True
             await self._failed(str(exc))

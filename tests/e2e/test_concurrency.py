@@ -66,7 +66,6 @@ async def test_every_reply_reaches_its_own_client(translate: type[Translate], mo
     t = translate("--session-mode", mode, "--max-sessions", str(SESSIONS), ready_path="/healthz")
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-
         made = iter(range(SESSIONS))
 
         async def make_client():  # type: ignore[no-untyped-def]

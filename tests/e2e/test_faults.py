@@ -196,6 +196,21 @@ async def test_idle_sessions_are_reaped_with_their_children(
     assert "idle timeout" in t.log()
 
 
+async def test_a_start_slower_than_the_idle_timeout_does_not_reap_the_session(
+    translate: type[Translate], http: aiohttp.ClientSession
+) -> None:
+    """Idleness counts from a usable session: a child that takes longer to start than the idle timeout (a heavy
+    server on a loaded machine) must not see its session reaped before the client's first call arrives."""
+    t = translate(
+        "--session-mode", "per-session", "--session-idle-timeout", "1",
+        "--env", "HARBOR_FIXTURE_START_DELAY=2.5", ready_path="/healthz",
+    )  # fmt: skip
+    client = Streamable(http, t.url + "/mcp")
+    with anyio.fail_after(30):
+        await client.initialize()
+        assert int(text_of((await client.call(1, "whoami", {}))[-1])) > 0
+
+
 async def test_sse_disconnect_reaps_the_sessions_child(translate: type[Translate], http: aiohttp.ClientSession) -> None:
     t = translate("--session-mode", "per-session", ready_path="/healthz")
     sse = LegacySSE(http, t.url)
