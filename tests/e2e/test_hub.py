@@ -367,8 +367,14 @@ async def test_auth_views_rate_limits_and_audit(hub: type[HubProcess], tmp_path:
     assert all("result" in r for r in replies[:3])
     limited = replies[3]["error"]
     assert limited["code"] == -32029 and 0 < limited["data"]["retry_after"] <= 5.0
-    lines = [json.loads(line) for line in audit.read_text().splitlines()]
-    echo = [line for line in lines if line["identity"] == "alice" and line["tool"] == "echo"]
+
+    def alice_echoes() -> list[dict[str, object]]:
+        lines = [json.loads(line) for line in audit.read_text().splitlines()]
+        return [line for line in lines if line["identity"] == "alice" and line["tool"] == "echo"]
+
+    with anyio.fail_after(5):  # a record is written just after its reply leaves (batched, ≤ 5 ms later)
+        while len(echo := alice_echoes()) < 4:
+            await anyio.sleep(0.02)
     assert [line["outcome"] for line in echo] == ["ok", "ok", "ok", "rate_limited"]
     assert echo[0]["arguments"] == {"text": "x", "password": "[redacted]"}
     assert len(echo[0]["arguments_sha256"]) == 64 and echo[0]["server"] == "everything"

@@ -199,23 +199,25 @@ class _CountingFile:
 
 
 @pytest.mark.anyio
-async def test_a_lone_record_is_written_at_once_and_a_burst_shares_one_write(tmp_path: Path) -> None:
+async def test_a_record_is_written_on_the_next_turn_and_one_turns_records_share_one_write(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog(AuditConfig(path=str(path)))
     counting = log._file = _CountingFile(log._file)
     _record(log)
+    assert not path.read_bytes() and counting.writes == 0  # not on the caller's path
     await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert len(path.read_bytes().splitlines()) == 1 and counting.writes == 1  # no waiting when idle
-    for _ in range(50):  # a burst right after a write: gathered, written once within the interval
+    assert len(path.read_bytes().splitlines()) == 1 and counting.writes == 1
+    for _ in range(3):  # calls in a row, one turn apart: each line is there before the next call
         _record(log)
         await asyncio.sleep(0)
-    assert len(path.read_bytes().splitlines()) < 51
-    await asyncio.sleep(audit_module.FLUSH_INTERVAL + 0.05)
-    assert len(path.read_bytes().splitlines()) == 51
-    assert counting.writes == 2
+    assert len(path.read_bytes().splitlines()) == 4 and counting.writes == 4
+    for _ in range(50):  # a burst finished in one turn: one write
+        _record(log)
+    await asyncio.sleep(0)
+    assert len(path.read_bytes().splitlines()) == 54
+    assert counting.writes == 5
     log.close()
-    assert len(path.read_bytes().splitlines()) == 51
+    assert len(path.read_bytes().splitlines()) == 54
 
 
 @pytest.mark.anyio
@@ -225,7 +227,7 @@ async def test_queued_records_are_written_by_close_and_a_full_queue_is_written_a
     path = tmp_path / "audit.jsonl"
     log = AuditLog(AuditConfig(path=str(path)))
     _record(log)
-    await asyncio.sleep(0)  # written at once: the next ones wait for the interval
+    await asyncio.sleep(0)  # written on the next turn
     monkeypatch.setattr(audit_module, "MAX_QUEUED", 5)
     for index in range(6):
         _record(log, tool=f"t{index}")
