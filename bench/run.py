@@ -28,6 +28,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -69,39 +70,26 @@ def targets(port: int) -> list[Target | str]:
     hub = [PY, "-m", "gateway", "serve", "--config", str(hub_config(1)), "--port", str(port), "--log-level", "warning"]
     policy = [*hub[:5], str(hub_config(1, policy=True)), *hub[6:]]
     bearer = {"authorization": f"Bearer {BENCH_TOKEN}"}
+    gateway_target: dict[str, Any] = dict(tool="echo-0__echo", ready="/readyz?strict=1")
+    policy_target = dict(env={"HARBOR_BENCH_TOKEN": BENCH_TOKEN}, headers=bearer, **gateway_target)
+    # The order puts every compared pair side by side (modern | handshake | policy on the same front), so a
+    # pair's two runs are seconds apart; `main` runs every other round in reverse, so neither side of a pair
+    # always goes first.
     found: list[Target | str] = [
         Target(
             "no-op endpoint (ceiling)", "streamable", [PY, str(ROOT / "bench" / "noop_server.py"), str(port)], "/mcp"
         ),
+        Target("translate shared", "modern", translate, "/mcp"),
         Target("translate shared", "streamable", translate, "/mcp"),
         Target("translate shared", "sse", translate, "/sse"),
+        Target("translate shared", "mixed", translate, "/mcp"),
         Target("translate per-session", "streamable", [*translate, "--session-mode", "per-session"], "/mcp"),
         Target("translate per-session", "sse", [*translate, "--session-mode", "per-session"], "/sse"),
-        Target("gateway merged", "streamable", hub, "/mcp", tool="echo-0__echo", ready="/readyz?strict=1"),
-        Target("gateway merged", "sse", hub, "/sse", tool="echo-0__echo", ready="/readyz?strict=1"),
-        Target("translate shared", "modern", translate, "/mcp"),
-        Target("translate shared", "mixed", translate, "/mcp"),
-        Target("gateway merged", "modern", hub, "/mcp", tool="echo-0__echo", ready="/readyz?strict=1"),
-        Target(
-            "gateway merged + policy",
-            "streamable",
-            policy,
-            "/mcp",
-            tool="echo-0__echo",
-            ready="/readyz?strict=1",
-            env={"HARBOR_BENCH_TOKEN": BENCH_TOKEN},
-            headers=bearer,
-        ),
-        Target(
-            "gateway merged + policy",
-            "sse",
-            policy,
-            "/sse",
-            tool="echo-0__echo",
-            ready="/readyz?strict=1",
-            env={"HARBOR_BENCH_TOKEN": BENCH_TOKEN},
-            headers=bearer,
-        ),
+        Target("gateway merged", "modern", hub, "/mcp", **gateway_target),
+        Target("gateway merged", "streamable", hub, "/mcp", **gateway_target),
+        Target("gateway merged + policy", "streamable", policy, "/mcp", **policy_target),
+        Target("gateway merged + policy", "sse", policy, "/sse", **policy_target),
+        Target("gateway merged", "sse", hub, "/sse", **gateway_target),
     ]
     proxy = PEERS_BIN / "mcp-proxy"
     if proxy.exists():
@@ -470,7 +458,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--idle-sse", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best round per target is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the best round per target is kept")
     args = parser.parse_args()
     port = free_port()
     report: dict[str, object] = {
@@ -486,14 +474,15 @@ def main() -> None:
         flush=True,
     )
     # Interleaved rounds, best round per target: on a shared 2-core machine a busy moment hurts whichever
-    # target it lands on; the best of several interleaved rounds is the fairest comparison. Wrong replies
-    # are summed over every round.
+    # target it lands on; the best of several interleaved rounds is the fairest comparison. The targets'
+    # ratios (modern vs handshake, policy on vs off) are medians of per-round ratios of neighbours in the plan,
+    # every other round reversed. Wrong replies are summed over every round.
     plan = targets(port)
     skipped = [t for t in plan if isinstance(t, str)]
     best: dict[tuple[str, str], dict[str, object]] = {}
     every: dict[tuple[str, str], list[dict[str, object]]] = {}  # each round's row, for per-round ratios
     for round_no in range(1, args.rounds + 1):
-        for target in plan:
+        for target in plan if round_no % 2 else plan[::-1]:
             if isinstance(target, str):
                 continue
             row = run_target(target, port, args.sessions, args.calls)

@@ -1,0 +1,185 @@
+"""Side by side: the two targets of a pair run at the same time, each with its own load generator process.
+
+Why: on this shared 2-core host the machine's speed moves by ±20% within seconds, so two runs made one after
+the other — even back to back, even ABBA (`ab.py`) — differ by more than the 10% the issues' targets are about.
+Run at the same moment, both targets see the same host: whatever slows one slows the other, and the ratio of
+their throughputs is what each one's own per-call work costs (the scheduler shares the cores fairly among the
+busy processes, so the target that needs more CPU per call makes fewer calls). Each side: its server on its own
+port, 8 sessions making sequential echo calls (every reply checked, as in `run.load`), counted over the same
+fixed window — both load generators wait for one wall-clock start and stop at one deadline, so neither side
+ever runs alone. p50 is over the calls of the window.
+
+Usage: .venv/bin/python bench/side_by_side.py [--rounds 5] [--seconds 4] [--pair policy|modern|gateway ...]
+(`make bench` runs it for the modern and policy pairs after `run.py`; the report lands in
+bench/results/side-by-side-latest.md.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import aiohttp
+import run  # bench/run.py: targets, wait_http, free_port, the wire clients
+from ab import PAIRS, Key
+
+START_SLACK = 3.0  # seconds between launching the load generators and the common start (their imports)
+
+
+async def window_load(
+    base: str, target: run.Target, sessions: int, start_at: float, seconds: float
+) -> dict[str, float]:
+    """Sessions opened before `start_at`; calls counted from `start_at` to `start_at + seconds` (wall clock)."""
+    latencies: list[float] = []
+    wrong = 0
+    deadline = start_at + seconds
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, headers=target.headers) as http:
+
+        async def one(index: int) -> None:
+            nonlocal wrong
+            if target.transport == "sse":
+                client: run.LegacySSE | run.Streamable | run.Modern = run.LegacySSE(http, base, target.path)
+                await client.connect()  # type: ignore[union-attr]
+            elif target.transport == "modern":
+                client = run.Modern(http, base + target.path)
+            else:
+                client = run.Streamable(http, base + target.path)
+            await client.initialize()
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            call_id = 0
+            while time.time() < deadline:
+                call_id += 1
+                text = f"s{index}-c{call_id}"
+                started = time.perf_counter()
+                reply = await client.call(call_id % 1000 + 1, target.tool, {"text": text})
+                took = time.perf_counter() - started
+                reply = reply[-1] if isinstance(reply, list) else reply
+                try:
+                    ok = reply["id"] == call_id % 1000 + 1 and reply["result"]["content"][0]["text"] == text
+                except (KeyError, IndexError, TypeError):
+                    ok = False
+                wrong += not ok
+                if time.time() <= deadline:
+                    latencies.append(took)
+            if isinstance(client, run.LegacySSE):
+                await client.close()
+
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(sessions))), seconds + 120)
+    return {
+        "calls_per_s": len(latencies) / seconds,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "wrong": wrong,
+    }
+
+
+def _target(key: Key, port: int) -> run.Target:
+    return next(t for t in run.targets(port) if not isinstance(t, str) and (t.name, t.transport) == key)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One side's load generator (a process of its own): prints its window's figures as JSON."""
+    target = _target((args.name, args.transport), args.port)
+    stats = asyncio.run(window_load(f"http://127.0.0.1:{args.port}", target, args.sessions, args.start, args.seconds))
+    sys.stdout.write(json.dumps(stats) + "\n")
+
+
+def one_round(pair: tuple[Key, Key], sessions: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    ports = [run.free_port()]
+    while len(ports) < 2:
+        port = run.free_port()
+        if port not in ports:
+            ports.append(port)
+    servers = []
+    try:
+        sides = [_target(key, port) for key, port in zip(pair, ports, strict=True)]
+        for target in sides:
+            servers.append(
+                subprocess.Popen(
+                    target.argv,
+                    cwd=run.ROOT,
+                    env={**os.environ, **(target.env or {})},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        for target, port in zip(sides, ports, strict=True):
+            run.wait_http(f"http://127.0.0.1:{port}{target.ready}")
+            asyncio.run(run.load(f"http://127.0.0.1:{port}", target, 2, 20))  # warm-up, one at a time
+        start = time.time() + START_SLACK
+        common = ["--seconds", str(seconds), "--sessions", str(sessions)]
+        loaders = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", target.name, target.transport, str(port), str(start), *common],
+                cwd=run.ROOT,
+                stdout=subprocess.PIPE,
+            )
+            for target, port in zip(sides, ports, strict=True)
+        ]
+        results = []
+        for loader in loaders:
+            out, _ = loader.communicate(timeout=seconds + START_SLACK + 180)
+            if loader.returncode != 0:
+                raise RuntimeError(f"a load generator failed (exit {loader.returncode})")
+            results.append(json.loads(out))
+        return results[0], results[1]
+    finally:
+        for server in servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4.0, help="the counted window of each round")
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--pair", choices=sorted(PAIRS), action="append", help="repeatable; default modern, policy")
+    parser.add_argument("--worker", nargs=4, metavar=("NAME", "TRANSPORT", "PORT", "START"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        name, transport, port, start = args.worker
+        worker(argparse.Namespace(name=name, transport=transport, port=int(port), start=float(start), **vars(args)))
+        return
+    pairs = [pair for name in args.pair or ["modern", "policy"] for pair in PAIRS[name]]
+    lines = [
+        f"Side by side {time.strftime('%Y-%m-%d %H:%M:%S')}: {args.rounds} rounds; per round both targets run at "
+        f"once, {args.sessions} sessions each, calls counted over the same {args.seconds:g} s window",
+        "",
+        "| measured vs baseline | throughput per round | median | p50 per round | median | wrong replies |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for base, measured in pairs:
+        rates, p50s, wrong = [], [], 0
+        for _ in range(args.rounds):
+            b, m = one_round((base, measured), args.sessions, args.seconds)
+            rates.append(m["calls_per_s"] / b["calls_per_s"])
+            p50s.append(m["p50_ms"] / b["p50_ms"])
+            wrong += int(b["wrong"] + m["wrong"])
+            sys.stderr.write(f"{' '.join(measured)} vs {' '.join(base)}: {b} {m}\n")
+        lines.append(
+            f"| {' '.join(measured)} vs {' '.join(base)} | {', '.join(f'{r:.2f}' for r in rates)} | "
+            f"{statistics.median(rates):.2f}× | {', '.join(f'{r:.2f}' for r in p50s)} | "
+            f"{statistics.median(p50s):.2f}× | {wrong} |"
+        )
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    run.RESULTS.mkdir(parents=True, exist_ok=True)
+    (run.RESULTS / "side-by-side-latest.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
