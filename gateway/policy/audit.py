@@ -19,10 +19,11 @@ loop does, the same work cost about twice as much CPU (cold caches), plus one sy
 I/O: the file is opened in append mode (parent folders created). Called from a running event loop, the
 queue is written with one unbuffered `write` on the loop's next turn (`call_soon`: after the reply that caused
 it is on its way, so the audit costs the caller no latency): the records of one turn — under load, every call
-finished in it — share one batch, and a record is on disk before the loop does anything else, so a client that
-reads the file after its reply finds the line (records still queued when the process is killed with SIGKILL are
-lost; `close` and a normal stop write them). A minimum interval between writes (5 ms, tried) made batches
-larger but left a sequential caller's line unwritten for up to 5 ms, and measured no faster in `bench/ab.py`.
+finished in it — share one batch, and a record is on disk as soon as the callbacks already queued have run, so a
+client that reads the file after its reply finds the line (records still queued when the process is killed
+with SIGKILL are lost; `close` and a normal stop write them). A minimum interval between writes (5 ms, tried)
+made batches larger but left a sequential caller's line unwritten for up to 5 ms, and measured no faster (6
+interleaved rounds).
 The queue holds at most `MAX_QUEUED` records, past which it is written at once — nothing is ever dropped.
 Called without a loop (or after `close`), a record is written
 before `record` returns. After construction no I/O error ever reaches the caller: it is logged once
