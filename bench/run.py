@@ -144,6 +144,21 @@ def wait_http(url: str, timeout: float = 30.0, method: str = "GET") -> float:
     raise RuntimeError(f"{url} not ready within {timeout} s")
 
 
+async def open_client(
+    http: aiohttp.ClientSession, base: str, target: Target, modern: bool
+) -> LegacySSE | Streamable | Modern:
+    """One initialized client session of the target's transport (a modern client has no session to open)."""
+    if target.transport == "sse":
+        client: LegacySSE | Streamable | Modern = LegacySSE(http, base, target.path)
+        await client.connect()  # type: ignore[union-attr]
+    elif modern:
+        client = Modern(http, base + target.path)
+    else:
+        client = Streamable(http, base + target.path)
+    await client.initialize()
+    return client
+
+
 async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str, float]:
     latencies: list[float] = []
     wrong = 0
@@ -153,14 +168,7 @@ async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str
         async def one(index: int) -> None:
             nonlocal wrong
             modern = target.transport == "modern" or (target.transport == "mixed" and index % 2 == 1)
-            if target.transport == "sse":
-                client: LegacySSE | Streamable | Modern = LegacySSE(http, base, target.path)
-                await client.connect()  # type: ignore[union-attr]
-            elif modern:
-                client = Modern(http, base + target.path)
-            else:
-                client = Streamable(http, base + target.path)
-            await client.initialize()
+            client = await open_client(http, base, target, modern)
             for call_id in range(1, calls + 1):
                 text = f"s{index}-c{call_id}"
                 started = time.perf_counter()
@@ -188,10 +196,7 @@ async def load(base: str, target: Target, sessions: int, calls: int) -> dict[str
 
 
 def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str, object]:
-    env = {**os.environ, **(target.env or {})}
-    proc = subprocess.Popen(
-        target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+    proc = start_server(target, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         ours = target.name.startswith(("translate", "no-op", "gateway"))
@@ -208,12 +213,25 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
             "error": f"{type(exc).__name__}: {exc} {err}".strip(),
         }
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)
+
+
+def start_server(target: Target, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """The target's server, in a process group of its own (so its children stop with it)."""
+    env = {**os.environ, **(target.env or {})}
+    return subprocess.Popen(
+        target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+    )
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's group, SIGKILL after 5 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def hub_config(servers: int, policy: bool = False) -> Path:

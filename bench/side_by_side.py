@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,14 +43,7 @@ async def window_load(
 
         async def one(index: int) -> None:
             nonlocal wrong
-            if target.transport == "sse":
-                client: run.LegacySSE | run.Streamable | run.Modern = run.LegacySSE(http, base, target.path)
-                await client.connect()  # type: ignore[union-attr]
-            elif target.transport == "modern":
-                client = run.Modern(http, base + target.path)
-            else:
-                client = run.Streamable(http, base + target.path)
-            await client.initialize()
+            client = await run.open_client(http, base, target, target.transport == "modern")
             await asyncio.sleep(max(0.0, start_at - time.time()))
             call_id = 0
             while time.time() < deadline:
@@ -98,26 +88,17 @@ def one_round(pair: tuple[Key, Key], sessions: int, seconds: float) -> tuple[dic
         port = run.free_port()
         if port not in ports:
             ports.append(port)
-    servers = []
+    servers: list[subprocess.Popen[bytes]] = []
+    loaders: list[subprocess.Popen[bytes]] = []
     try:
         sides = [_target(key, port) for key, port in zip(pair, ports, strict=True)]
-        for target in sides:
-            servers.append(
-                subprocess.Popen(
-                    target.argv,
-                    cwd=run.ROOT,
-                    env={**os.environ, **(target.env or {})},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
+        servers += [run.start_server(target) for target in sides]
         for target, port in zip(sides, ports, strict=True):
             run.wait_http(f"http://127.0.0.1:{port}{target.ready}")
             asyncio.run(run.load(f"http://127.0.0.1:{port}", target, 2, 20))  # warm-up, one at a time
         start = time.time() + START_SLACK
         common = ["--seconds", str(seconds), "--sessions", str(sessions)]
-        loaders = [
+        loaders += [
             subprocess.Popen(
                 [sys.executable, __file__, "--worker", target.name, target.transport, str(port), str(start), *common],
                 cwd=run.ROOT,
@@ -133,13 +114,12 @@ def one_round(pair: tuple[Key, Key], sessions: int, seconds: float) -> tuple[dic
             results.append(json.loads(out))
         return results[0], results[1]
     finally:
+        for loader in loaders:  # one side failed: the other's load generator is not left running
+            if loader.poll() is None:
+                loader.kill()
+                loader.wait()
         for server in servers:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            run.stop_server(server)
 
 
 def main() -> None:
