@@ -84,10 +84,10 @@ $(TOOLS)/peers/.installed: bench/peers.txt
 	$(TOOLS)/peers/bin/pip install $(PIP_FLAGS) -r bench/peers.txt
 	@touch $@
 
-AB_ROUNDS ?= 5
+AB_ROUNDS ?= 8
 bench: install tools services $(TOOLS)/peers/.installed ## measure translate against the no-op ceiling and peer bridges, the target pairs side by side, then replicas behind nginx (docs/benchmarks.md)
 	$(PY) bench/run.py
-	$(PY) bench/side_by_side.py --pair modern --pair policy --rounds $(AB_ROUNDS)
+	$(PY) bench/side_by_side.py --pair same --pair modern --pair policy --rounds $(AB_ROUNDS)
 	$(PY) bench/replicas.py
 
 soak: install ## SOAK_SECONDS of session churn through translate and the gateway (no wrong reply, no leak), then a long fuzz run

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,28 @@ def run_target(target: Target, port: int, sessions: int, calls: int) -> dict[str
         stop_server(proc)
 
 
-def start_server(target: Target, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
-    """The target's server, in a process group of its own (so its children stop with it)."""
+def start_server(
+    target: Target, stderr: int = subprocess.DEVNULL, cpus: set[int] | None = None
+) -> subprocess.Popen[bytes]:
+    """The target's server, in a process group of its own (so its children stop with it); with `cpus`, it and
+    every process it starts run only on those CPUs."""
     env = {**os.environ, **(target.env or {})}
     return subprocess.Popen(
-        target.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        target.argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=pinned(cpus),
     )
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A `preexec_fn` confining the new process (and what it starts) to `cpus`; None leaves it free."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -9,8 +9,12 @@ port, 8 sessions making sequential echo calls (every reply checked, as in `run.l
 fixed window — both load generators wait for one wall-clock start and stop at one deadline, so neither side
 ever runs alone. p50 is over the calls of the window.
 
-Usage: .venv/bin/python bench/side_by_side.py [--rounds 5] [--seconds 4] [--pair policy|modern|gateway ...]
-(`make bench` runs it for the modern and policy pairs after `run.py`; the report lands in
+Fairness: the side started first alternates every round (an A/A run — one target against itself — gave the
+second-started side 0.96× before this), and the processes are pinned crosswise (each core runs one side's server
+and the other side's load generator). `--pair same` is that A/A run: its spread is the method's noise floor.
+
+Usage: .venv/bin/python bench/side_by_side.py [--rounds 8] [--seconds 4] [--pair same|policy|modern|gateway ...]
+[--no-pin] (`make bench` runs it for the same, modern and policy pairs after `run.py`; the report lands in
 bench/results/side-by-side-latest.md.)
 """
 
@@ -28,6 +32,9 @@ import aiohttp
 import run  # bench/run.py: targets, wait_http, free_port, the wire clients
 from ab import PAIRS, Key
 
+SAME = {  # A/A: one target against itself — the method's own noise floor (any ratio off 1.00 is the method)
+    "same": [(("gateway merged", "streamable"), ("gateway merged", "streamable"))],
+}
 START_SLACK = 3.0  # seconds between launching the load generators and the common start (their imports)
 
 
@@ -82,39 +89,49 @@ def worker(args: argparse.Namespace) -> None:
     sys.stdout.write(json.dumps(stats) + "\n")
 
 
-def one_round(pair: tuple[Key, Key], sessions: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+def one_round(
+    pair: tuple[Key, Key], sessions: int, seconds: float, first: int, pin: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Both sides at once. `first` is the side started (and whose load generator is launched) first — alternated
+    by the caller, so neither side always gets the head start. With `pin`, the first side's server (and its
+    child) runs on CPU 0 with its load generator on CPU 1, the other side the other way round: each core carries
+    one server and one load generator, and a core that is faster this second speeds up both sides equally."""
     ports = [run.free_port()]
     while len(ports) < 2:
         port = run.free_port()
         if port not in ports:
             ports.append(port)
+    order = [first, 1 - first]
+    server_cpus = {order[0]: {0}, order[1]: {1}} if pin else {0: None, 1: None}
+    loader_cpus = {side: ({1 - next(iter(cpus))} if cpus else None) for side, cpus in server_cpus.items()}
     servers: list[subprocess.Popen[bytes]] = []
-    loaders: list[subprocess.Popen[bytes]] = []
+    loaders: dict[int, subprocess.Popen[bytes]] = {}
     try:
         sides = [_target(key, port) for key, port in zip(pair, ports, strict=True)]
-        servers += [run.start_server(target) for target in sides]
-        for target, port in zip(sides, ports, strict=True):
-            run.wait_http(f"http://127.0.0.1:{port}{target.ready}")
-            asyncio.run(run.load(f"http://127.0.0.1:{port}", target, 2, 20))  # warm-up, one at a time
+        servers += [run.start_server(sides[side], cpus=server_cpus[side]) for side in order]
+        for side in order:
+            base = f"http://127.0.0.1:{ports[side]}"
+            run.wait_http(base + sides[side].ready)
+            asyncio.run(run.load(base, sides[side], 2, 20))  # warm-up, one at a time
         start = time.time() + START_SLACK
         common = ["--seconds", str(seconds), "--sessions", str(sessions)]
-        loaders += [
-            subprocess.Popen(
+        for side in order:
+            target, port = sides[side], ports[side]
+            loaders[side] = subprocess.Popen(
                 [sys.executable, __file__, "--worker", target.name, target.transport, str(port), str(start), *common],
                 cwd=run.ROOT,
                 stdout=subprocess.PIPE,
+                preexec_fn=run.pinned(loader_cpus[side]),
             )
-            for target, port in zip(sides, ports, strict=True)
-        ]
-        results = []
-        for loader in loaders:
+        results = {}
+        for side, loader in loaders.items():
             out, _ = loader.communicate(timeout=seconds + START_SLACK + 180)
             if loader.returncode != 0:
                 raise RuntimeError(f"a load generator failed (exit {loader.returncode})")
-            results.append(json.loads(out))
+            results[side] = json.loads(out)
         return results[0], results[1]
     finally:
-        for loader in loaders:  # one side failed: the other's load generator is not left running
+        for loader in loaders.values():  # one side failed: the other's load generator is not left running
             if loader.poll() is None:
                 loader.kill()
                 loader.wait()
@@ -124,28 +141,35 @@ def one_round(pair: tuple[Key, Key], sessions: int, seconds: float) -> tuple[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8, help="even, so each side starts first equally often")
     parser.add_argument("--seconds", type=float, default=4.0, help="the counted window of each round")
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--pair", choices=sorted(PAIRS), action="append", help="repeatable; default modern, policy")
+    parser.add_argument(
+        "--pair", choices=sorted({**PAIRS, **SAME}), action="append", help="repeatable; default modern, policy"
+    )
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="let the scheduler place the processes")
     parser.add_argument("--worker", nargs=4, metavar=("NAME", "TRANSPORT", "PORT", "START"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         name, transport, port, start = args.worker
         worker(argparse.Namespace(name=name, transport=transport, port=int(port), start=float(start), **vars(args)))
         return
-    pairs = [pair for name in args.pair or ["modern", "policy"] for pair in PAIRS[name]]
+    pairs = [pair for name in args.pair or ["modern", "policy"] for pair in {**PAIRS, **SAME}[name]]
+    placement = "CPUs crossed (each core: one side's server, the other side's load generator)"
+    if not args.pin:
+        placement = "processes not pinned"
     lines = [
         f"Side by side {time.strftime('%Y-%m-%d %H:%M:%S')}: {args.rounds} rounds; per round both targets run at "
-        f"once, {args.sessions} sessions each, calls counted over the same {args.seconds:g} s window",
+        f"once, {args.sessions} sessions each, calls counted over the same {args.seconds:g} s window; the side "
+        f"started first alternates every round; {placement}",
         "",
         "| measured vs baseline | throughput per round | median | p50 per round | median | wrong replies |",
         "|---|---|---:|---|---:|---:|",
     ]
     for base, measured in pairs:
         rates, p50s, wrong = [], [], 0
-        for _ in range(args.rounds):
-            b, m = one_round((base, measured), args.sessions, args.seconds)
+        for round_no in range(args.rounds):
+            b, m = one_round((base, measured), args.sessions, args.seconds, first=round_no % 2, pin=args.pin)
             rates.append(m["calls_per_s"] / b["calls_per_s"])
             p50s.append(m["p50_ms"] / b["p50_ms"])
             wrong += int(b["wrong"] + m["wrong"])
