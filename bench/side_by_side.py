@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -150,11 +151,15 @@ def main() -> None:
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="let the scheduler place the processes")
     parser.add_argument("--worker", nargs=4, metavar=("NAME", "TRANSPORT", "PORT", "START"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 2 or args.rounds % 2:
+        parser.error(f"--rounds must be an even number ≥ 2 (each side starts first equally often), not {args.rounds}")
     if args.worker:
         name, transport, port, start = args.worker
         worker(argparse.Namespace(name=name, transport=transport, port=int(port), start=float(start), **vars(args)))
         return
     pairs = [pair for name in args.pair or ["modern", "policy"] for pair in {**PAIRS, **SAME}[name]]
+    if not {0, 1} <= os.sched_getaffinity(0):
+        args.pin = False  # crossing needs CPUs 0 and 1
     placement = "CPUs crossed (each core: one side's server, the other side's load generator)"
     if not args.pin:
         placement = "processes not pinned"
