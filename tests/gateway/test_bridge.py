@@ -38,8 +38,9 @@ class Inbox:
 class AskingChild:
     """A handshake-era server whose `ask` tool asks the client things (over the router), then answers."""
 
-    def __init__(self, asks: list[tuple[str, str | None]]) -> None:
+    def __init__(self, asks: list[tuple[str, str | None]], gap: float = 0.0) -> None:
         self.asks = asks
+        self.gap = gap  # seconds between two questions
         self.upstream: MemoryUpstream | None = None
         self.answers: dict[Any, Message] = {}
         self.ran = 0
@@ -57,6 +58,8 @@ class AskingChild:
         assert self.upstream is not None
         ids = []
         for n, (method, key) in enumerate(self.asks):
+            if n and self.gap:
+                await asyncio.sleep(self.gap)
             params: dict[str, Any] = {"message": "?"} if method == "elicitation/create" else {}
             if key:
                 params["_meta"] = {bridge.KEY_META: key}
@@ -131,6 +134,27 @@ async def test_questions_asked_together_make_one_round_and_the_retry_never_rerun
         and "'name': 'A'" in done["result"]["content"][0]["text"]
     )
     assert child.ran == 1 and not calls.parked
+    await router.child.stop()
+
+
+async def test_a_question_sent_after_the_gathering_window_comes_in_a_further_round(calls: bridge.Calls) -> None:
+    child = AskingChild([("elicitation/create", "a"), ("elicitation/create", "b")], gap=bridge.SETTLE * 10)
+    router = await _router(child)
+    inbox = Inbox()
+    await bridge.call_on_handshake_child(router, calls, "alice", _envelope(elicitation={}), _call(1), inbox)
+    round1 = (await inbox.final())["result"]
+    assert list(round1["inputRequests"]) == ["a"]
+    answer = {"action": "accept", "content": {"x": 1}}
+    again = Inbox()
+    retry = _call(2, inputResponses={"a": answer}, requestState=round1["requestState"])
+    await bridge.call_on_handshake_child(router, calls, "alice", _envelope(), retry, again)
+    round2 = (await again.final())["result"]
+    assert round2["resultType"] == "input_required" and list(round2["inputRequests"]) == ["b"]
+    last = Inbox()
+    retry = _call(3, inputResponses={"b": answer}, requestState=round2["requestState"])
+    await bridge.call_on_handshake_child(router, calls, "alice", _envelope(), retry, last)
+    done = await last.final()
+    assert done["id"] == 3 and done["result"]["resultType"] == "complete" and child.ran == 1
     await router.child.stop()
 
 
