@@ -160,9 +160,11 @@ def main() -> None:
     pairs = [pair for name in args.pair or ["modern", "policy"] for pair in {**PAIRS, **SAME}[name]]
     if not {0, 1} <= os.sched_getaffinity(0):
         args.pin = False  # crossing needs CPUs 0 and 1
-    placement = "CPUs crossed (each core: one side's server, the other side's load generator)"
-    if not args.pin:
-        placement = "processes not pinned"
+    placement = (
+        "CPUs crossed (each core: one side's server, the other side's load generator)"
+        if args.pin
+        else "processes not pinned"
+    )
     lines = [
         f"Side by side {time.strftime('%Y-%m-%d %H:%M:%S')}: {args.rounds} rounds; per round both targets run at "
         f"once, {args.sessions} sessions each, calls counted over the same {args.seconds:g} s window; the side "
